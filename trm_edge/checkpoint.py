@@ -1,0 +1,249 @@
+"""Checkpoints in, a TRM out: the reference's files and our own.
+
+Reads
+  - a bare reference state_dict (`inner.*` keys),
+  - a `pretrain.py` checkpoint `step_N` (keys prefixed `_orig_mod.model.` or `model.`, H_init/L_init
+    in bf16), or a directory holding one (the newest `step_N`) beside its `all_config.yaml`,
+  - our own format: one `.safetensors` file whose metadata carries the config (and the task).
+Torch files are loaded with `weights_only=True`. Everything that does not fit raises a
+CheckpointError/ConfigError with one line naming the keys and the fix.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import torch
+
+from trm_edge.errors import CheckpointError, ConfigError
+from trm_edge.model import TRM, TRMConfig
+
+FORMAT = "trm-edge/1"
+
+# reference key <-> our key; {i} is a block index
+_KEY_PAIRS = [
+    ("inner.H_init", "y_init"),
+    ("inner.L_init", "z_init"),
+    ("inner.embed_tokens.embedding_weight", "token_emb.weight"),
+    ("inner.embed_pos.embedding_weight", "pos_emb.weight"),
+    ("inner.puzzle_emb.weights", "puzzle_emb"),
+    ("inner.lm_head.weight", "lm_head.weight"),
+    ("inner.q_head.weight", "q_head.weight"),
+    ("inner.q_head.bias", "q_head.bias"),
+    ("inner.L_level.layers.{i}.self_attn.qkv_proj.weight", "net.blocks.{i}.attn.qkv.weight"),
+    ("inner.L_level.layers.{i}.self_attn.o_proj.weight", "net.blocks.{i}.attn.out.weight"),
+    ("inner.L_level.layers.{i}.mlp_t.gate_up_proj.weight", "net.blocks.{i}.token_mlp.gate_up.weight"),
+    ("inner.L_level.layers.{i}.mlp_t.down_proj.weight", "net.blocks.{i}.token_mlp.down.weight"),
+    ("inner.L_level.layers.{i}.mlp.gate_up_proj.weight", "net.blocks.{i}.mlp.gate_up.weight"),
+    ("inner.L_level.layers.{i}.mlp.down_proj.weight", "net.blocks.{i}.mlp.down.weight"),
+]
+_WRAPPER_PREFIXES = ("_orig_mod.", "model.")   # torch.compile wrapper, ACTLossHead
+
+
+def _rename(key: str, src: int) -> str | None:
+    for pair in _KEY_PAIRS:
+        pattern = "^" + re.escape(pair[src]).replace(r"\{i\}", r"(\d+)") + "$"
+        m = re.match(pattern, key)
+        if m:
+            return pair[1 - src].replace("{i}", m.group(1)) if m.groups() else pair[1 - src]
+    return None
+
+
+def from_reference_keys(state: dict) -> dict:
+    """Strip pretrain.py's wrapper prefixes and rename `inner.*` keys to ours (unknown keys kept as they are)."""
+    out = {}
+    for key, value in state.items():
+        while not key.startswith("inner.") and key.startswith(_WRAPPER_PREFIXES):
+            key = key.split(".", 1)[1]
+        out[_rename(key, 0) or key] = value
+    return out
+
+
+def to_reference_keys(state: dict) -> dict:
+    """Our keys -> the reference's `inner.*` keys (for checkpoints the official code should load)."""
+    return {_rename(k, 1) or k: v for k, v in state.items()}
+
+
+# -----------------------------------------------------------------------------
+# Reading files
+
+def _newest_step_file(d: Path) -> Path | None:
+    steps = [p for p in d.iterdir() if re.fullmatch(r"step_\d+", p.name) and p.is_file()]
+    return max(steps, key=lambda p: int(p.name[5:])) if steps else None
+
+
+def _resolve(path: Path) -> tuple[Path, Path | None]:
+    """The weights file, and a config file found beside it (or None)."""
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}; pass a .safetensors file, a step_N file or its directory")
+    d = path if path.is_dir() else path.parent
+    beside = next((d / n for n in ("config.json", "all_config.yaml") if (d / n).is_file()), None)
+    if path.is_file():
+        return path, beside
+    for candidate in [d / "model.safetensors", *sorted(d.glob("*.safetensors")), _newest_step_file(d)]:
+        if candidate is not None and candidate.is_file():
+            return candidate, beside
+    raise CheckpointError(f"directory {path} holds no model.safetensors, *.safetensors or step_N file")
+
+
+def _read_tensors(f: Path) -> tuple[dict, dict]:
+    """state dict and metadata (ours carries config/task in the safetensors header)."""
+    if f.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+        try:
+            with safe_open(str(f), framework="pt") as sf:
+                meta = dict(sf.metadata() or {})
+                return {k: sf.get_tensor(k) for k in sf.keys()}, meta
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"cannot read {f} as safetensors ({e}); is the file truncated?") from None
+    try:
+        obj = torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as e:   # pickle errors come in many types; all mean the same to the user
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot read {f} as a torch checkpoint with weights_only=True ({first[:160]})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):   # {"model": state_dict, "optimizer": ...}
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{f} is not a state_dict (a dict of tensors)")
+    return obj, {}
+
+
+def read_config_file(p: str | os.PathLike) -> dict:
+    """config.json (the reference model dict, or ours) or pretrain.py's all_config.yaml."""
+    p = Path(p)
+    if not p.is_file():
+        raise ConfigError(f"no config file at {p}")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+            d = yaml.safe_load(p.read_text())
+        else:
+            d = json.loads(p.read_text())
+    except Exception as e:
+        raise ConfigError(f"cannot parse config {p}: {str(e).splitlines()[0]}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"config {p} is not a mapping")
+    if "arch" in d:   # all_config.yaml: the model fields are arch's extras; seq_len/vocab come from the dataset
+        arch = {k: v for k, v in d["arch"].items() if k not in ("name", "loss")}
+        for data_path in d.get("data_paths") or []:
+            for base in (p.parent, Path.cwd()):
+                meta = base / data_path / "train" / "dataset.json"
+                if meta.is_file():
+                    m = json.loads(meta.read_text())
+                    for k in ("seq_len", "vocab_size", "num_puzzle_identifiers"):
+                        arch.setdefault(k, m[k])
+        d = arch
+    return d
+
+
+def _infer_from_shapes(sd: dict) -> dict:
+    """What the tensors say about the config."""
+    got = {}
+    if "token_emb.weight" in sd:
+        got["vocab_size"], got["hidden_size"] = sd["token_emb.weight"].shape
+    if "puzzle_emb" in sd:
+        got["num_puzzle_identifiers"], got["puzzle_emb_ndim"] = sd["puzzle_emb"].shape
+    else:
+        got["puzzle_emb_ndim"] = 0
+    blocks = {int(m.group(1)) for k in sd for m in [re.match(r"net\.blocks\.(\d+)\.", k)] if m}
+    if blocks:
+        got["L_layers"] = max(blocks) + 1
+    got["mlp_t"] = any(".token_mlp." in k for k in sd)
+    if "pos_emb.weight" in sd:
+        got["pos_encodings"] = "learned"
+    elif got["mlp_t"]:
+        got["pos_encodings"] = "none"
+    return got
+
+
+# needed to build the network, and not recoverable from tensor shapes
+_NOT_IN_SHAPES = ("H_cycles", "L_cycles", "halt_max_steps", "expansion")
+
+
+def _build_config(given: dict, sd: dict, source: str) -> TRMConfig:
+    inferred = _infer_from_shapes(sd)
+    d = {**inferred, **given}
+    if d.get("mlp_t") and "seq_len" not in d and "net.blocks.0.token_mlp.down.weight" in sd:
+        P = d.get("puzzle_emb_len", 16) if d.get("puzzle_emb_ndim") else 0
+        d["seq_len"] = sd["net.blocks.0.token_mlp.down.weight"].shape[0] - P
+    needed = list(_NOT_IN_SHAPES) + ["seq_len", "vocab_size"]
+    if not d.get("mlp_t"):
+        needed += ["num_heads", "pos_encodings"]
+    missing = [k for k in needed if k not in d]
+    if missing:
+        raise ConfigError(f"{source} does not say {', '.join(missing)} and its tensors cannot tell; "
+                          f"pass a config (all_config.yaml, config.json or a dict) that has them")
+    return TRMConfig.from_dict(d)
+
+
+def _config_arg(config) -> dict | None:
+    if config is None or isinstance(config, dict):
+        return config
+    if isinstance(config, TRMConfig):
+        return config.to_dict()
+    return read_config_file(config)
+
+
+def load_checkpoint(path, config=None) -> TRM:
+    """A float32 TRM in eval mode from any supported checkpoint; `model.metadata` holds what the file said."""
+    f, beside = _resolve(Path(path))
+    raw, meta = _read_tensors(f)
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in from_reference_keys(raw).items()}
+    given = _config_arg(config)
+    if given is None and "config" in meta:
+        given = json.loads(meta["config"])
+    if given is None and beside is not None:
+        given = read_config_file(beside)
+    cfg = _build_config(given or {}, sd, str(path))
+
+    model = TRM(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(sd))
+    extra = sorted(set(sd) - set(expected))
+    misshaped = [f"{k} {list(sd[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
+                 if k in sd and sd[k].shape != v.shape]
+    if missing or extra or misshaped:
+        parts = [f"{name} {items}" for name, items in
+                 (("missing keys", missing), ("unexpected keys", extra), ("misshaped (file vs config)", misshaped)) if items]
+        raise CheckpointError(f"{f} does not fit the config: " + "; ".join(parts))
+    model.load_state_dict(sd)
+    model.eval()
+    model.metadata = {"source": str(f), **{k: json.loads(v) for k, v in meta.items() if k in ("task", "training")}}
+    return model
+
+
+# -----------------------------------------------------------------------------
+# Writing our format
+
+def atomic_write(path: Path, write) -> None:
+    """Call write(tmp_path), then move tmp over path: nothing half-written is ever left behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(model: TRM, path, task: dict | None = None, training: dict | None = None) -> Path:
+    """One .safetensors file: the state dict (float32) with the config (and task, training notes) as metadata."""
+    from safetensors.torch import save_file
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: our checkpoints end in .safetensors")
+    sd = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "config": json.dumps(model.config.to_dict())}
+    if task is not None:
+        meta["task"] = json.dumps(task)
+    if training is not None:
+        meta["training"] = json.dumps(training)
+    atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=meta))
+    return path

@@ -1,0 +1,239 @@
+"""The exportable step: one supervision step of a TRM as a pure function.
+
+    (tokens [B,L] int, puzzle_emb [B,puzzle_emb_ndim] float, y [B,P+L,D], z [B,P+L,D])
+        -> (y_next, z_next, logits [B,L,V], q_halt [B])
+
+The T and n loops unroll at trace time; there is no data-dependent control flow, no complex
+number, RoPE tables are precomputed at full length, and the puzzle embedding enters as ONE row
+per puzzle (ARC tables reach ~1M rows, a bundle never ships them). Models without a puzzle
+embedding take (tokens, y, z).
+
+Compilers delegate some spellings of the same math better than others (see
+../shared/docs/toolchain-notes.md), so a Step is written in a `Spelling`: every spelling
+computes the model's function with the model's weights; tests check each against the model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trm_edge.model import TRM, SwiGLU, TRMConfig, rope_tables, rotate_half
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How a step is written for a compiler. Same math, same weights."""
+    attention: str = "sdpa"          # sdpa | bmm: explicit bmm + softmax on [B*heads, N, head_dim]
+    split_projections: bool = False  # separate q/k/v and gate/up linears instead of fused ones
+    rms: str = "mean"                # mean | matmul: mean of squares as a matmul with a constant 1/D vector
+    rope: str = "heads"              # heads: on [B,N,heads,hd] | flat: on [B,N,D], rotation as a matmul
+
+
+SPELLINGS = {
+    "reference": Spelling(),
+    # XNNPACK delegates matmuls, bmm and elementwise ops on <= 3-D tensors; not SDPA's
+    # decomposition, 3-D mean, chunk/unbind, 4-D matmul: this keeps the graph in ~2 partitions.
+    "xnnpack": Spelling(attention="bmm", split_projections=True, rms="matmul", rope="flat"),
+    # Core ML's fuse_linear_bias pass crashes on RMSNorm written as a linear layer.
+    "coreml": Spelling(attention="bmm", split_projections=True, rms="mean", rope="flat"),
+}
+
+
+def _rms(h: torch.Tensor, eps: float, mean_vec: torch.Tensor | None) -> torch.Tensor:
+    if mean_vec is None:
+        ms = h.square().mean(-1, keepdim=True)
+    else:
+        ms = torch.matmul(h * h, mean_vec)          # [.., n] @ [n, 1] = mean of squares
+    return h * torch.rsqrt(ms + eps)
+
+
+class _SwiGLU(nn.Module):
+    def __init__(self, src: SwiGLU, split: bool):
+        super().__init__()
+        self.split = split
+        w = src.gate_up.weight.detach()
+        if split:
+            gate, up = w.chunk(2, dim=0)
+            self.gate = nn.Linear(w.shape[1], gate.shape[0], bias=False)
+            self.up = nn.Linear(w.shape[1], up.shape[0], bias=False)
+            self.gate.weight = nn.Parameter(gate.clone(), requires_grad=False)
+            self.up.weight = nn.Parameter(up.clone(), requires_grad=False)
+        else:
+            self.gate_up = src.gate_up
+        self.down = src.down
+
+    def forward(self, h):
+        if self.split:
+            return self.down(F.silu(self.gate(h)) * self.up(h))
+        gate, up = self.gate_up(h).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class _Attention(nn.Module):
+    def __init__(self, src, c: TRMConfig, s: Spelling):
+        super().__init__()
+        self.s, self.heads, self.hd = s, c.num_heads, c.head_dim
+        w = src.qkv.weight.detach()
+        if s.split_projections:
+            self.q, self.k, self.v = (nn.Linear(c.hidden_size, c.hidden_size, bias=False) for _ in range(3))
+            for lin, part in zip((self.q, self.k, self.v), w.chunk(3, dim=0)):
+                lin.weight = nn.Parameter(part.clone(), requires_grad=False)
+        else:
+            self.qkv = src.qkv
+        self.out = src.out
+
+    def forward(self, h, rope):
+        B, N, D = h.shape
+        if self.s.split_projections:
+            q, k, v = self.q(h), self.k(h), self.v(h)
+        else:
+            q, k, v = self.qkv(h).split(D, dim=-1)
+        if rope is not None and self.s.rope == "flat":       # tables [N, D], rotation [D, D]
+            cos, sin, rot = rope
+            q = q * cos + torch.matmul(q, rot) * sin
+            k = k * cos + torch.matmul(k, rot) * sin
+        q, k, v = (t.reshape(B, N, self.heads, self.hd) for t in (q, k, v))
+        if rope is not None and self.s.rope == "heads":      # tables [N, head_dim]
+            cos, sin = rope
+            q = q * cos.unsqueeze(-2) + rotate_half(q) * sin.unsqueeze(-2)
+            k = k * cos.unsqueeze(-2) + rotate_half(k) * sin.unsqueeze(-2)
+        q, k, v = (t.transpose(1, 2) for t in (q, k, v))      # [B, heads, N, hd]
+        if self.s.attention == "sdpa":
+            a = F.scaled_dot_product_attention(q, k, v)
+        else:
+            q, k, v = (t.reshape(B * self.heads, N, self.hd) for t in (q, k, v))
+            p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(self.hd)), dim=-1)
+            a = torch.bmm(p, v).reshape(B, self.heads, N, self.hd)
+        return self.out(a.transpose(1, 2).reshape(B, N, D))
+
+
+class _Block(nn.Module):
+    def __init__(self, src, c: TRMConfig, s: Spelling):
+        super().__init__()
+        self.eps, self.mlp_t = c.rms_norm_eps, c.mlp_t
+        if c.mlp_t:
+            self.token_mlp = _SwiGLU(src.token_mlp, s.split_projections)
+        else:
+            self.attn = _Attention(src.attn, c, s)
+        self.mlp = _SwiGLU(src.mlp, s.split_projections)
+
+    def forward(self, h, rope, mean_d, mean_n):
+        if self.mlp_t:
+            h = h.transpose(1, 2)
+            h = _rms(h + self.token_mlp(h), self.eps, mean_n).transpose(1, 2)
+        else:
+            h = _rms(h + self.attn(h, rope), self.eps, mean_d)
+        return _rms(h + self.mlp(h), self.eps, mean_d)
+
+
+class Step(nn.Module):
+    """One supervision step of `model`, written in `spelling`, as a pure function (see module doc)."""
+
+    input_names = ("tokens", "puzzle_emb", "y", "z")
+    output_names = ("y_next", "z_next", "logits", "q_halt")
+
+    def __init__(self, model: TRM, spelling: str | Spelling = "reference"):
+        super().__init__()
+        c = self.config = model.config
+        s = self.spelling = SPELLINGS[spelling] if isinstance(spelling, str) else spelling
+        D, N = c.hidden_size, c.positions
+        self.token_emb = model.token_emb
+        if hasattr(model, "pos_emb"):
+            self.pos_emb = model.pos_emb
+        self.blocks = nn.ModuleList(_Block(b, c, s) for b in model.net.blocks)
+        self.lm_head, self.q_head = model.lm_head, model.q_head
+        if c.pos_encodings == "rope" and not c.mlp_t:
+            cos, sin = rope_tables(c.head_dim, N, c.rope_theta)
+            if s.rope == "flat":
+                cos, sin = cos.repeat(1, c.num_heads), sin.repeat(1, c.num_heads)   # [N, D]
+                self.register_buffer("rope_rot", _rotation_matrix(c.num_heads, c.head_dim), persistent=False)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        if s.rms == "matmul":
+            self.register_buffer("mean_d", torch.full((D, 1), 1.0 / D), persistent=False)
+            self.register_buffer("mean_n", torch.full((N, 1), 1.0 / N), persistent=False)
+        # the initial state, for the host loop (not part of the graph)
+        self.y_init = model.y_init.detach().float().numpy().copy()
+        self.z_init = model.z_init.detach().float().numpy().copy()
+        self.requires_grad_(False)
+        self.eval()
+
+    @property
+    def rope(self):
+        if not hasattr(self, "rope_cos"):
+            return None
+        if self.spelling.rope == "flat":
+            return self.rope_cos, self.rope_sin, self.rope_rot
+        return self.rope_cos, self.rope_sin
+
+    def net(self, h, injection):
+        h = h + injection
+        for block in self.blocks:
+            h = block(h, self.rope, getattr(self, "mean_d", None), getattr(self, "mean_n", None))
+        return h
+
+    def forward(self, tokens, puzzle_emb, y, z):
+        c = self.config
+        # x: [puzzle prefix; token embeddings] * sqrt(D)
+        e = self.token_emb(tokens)
+        if c.puzzle_emb_ndim > 0:
+            prefix = F.pad(puzzle_emb, (0, c.P * c.hidden_size - c.puzzle_emb_ndim))
+            e = torch.cat((prefix.reshape(-1, c.P, c.hidden_size), e), dim=1)
+        if c.pos_encodings == "learned":
+            e = 0.707106781 * (e + self.pos_emb.weight)
+        x = math.sqrt(c.hidden_size) * e
+        for _ in range(c.H_cycles):           # T, unrolled
+            for _ in range(c.L_cycles):       # n, unrolled
+                z = self.net(z, y + x)
+            y = self.net(y, z)
+        logits = self.lm_head(y[:, c.P:])
+        q_halt = self.q_head(y[:, 0])[:, 0]
+        return y, z, logits, q_halt
+
+
+class PuzzleFreeStep(Step):
+    """A step for models without a puzzle embedding: (tokens, y, z) -> the same outputs."""
+
+    input_names = ("tokens", "y", "z")
+
+    def forward(self, tokens, y, z):
+        return super().forward(tokens, None, y, z)
+
+
+def make_step(model: TRM, spelling: str | Spelling = "reference") -> Step:
+    return (Step if model.config.puzzle_emb_ndim > 0 else PuzzleFreeStep)(model, spelling)
+
+
+def _rotation_matrix(heads: int, head_dim: int) -> torch.Tensor:
+    """R [D, D] with x @ R = rotate_half(x) within each head (entries 0, +1, -1: exact)."""
+    half = head_dim // 2
+    r = torch.zeros(head_dim, head_dim)
+    r[half:, :half] = -torch.eye(half)    # out[:half] = -x[half:]
+    r[:half, half:] = torch.eye(half)     # out[half:] =  x[:half]
+    return torch.block_diag(*[r] * heads)
+
+
+def example_inputs(step: Step, batch: int = 2, token_dtype=torch.int64) -> tuple:
+    """Inputs of the right shapes and dtypes, for tracing and export."""
+    c = step.config
+    tokens = torch.zeros(batch, c.seq_len, dtype=token_dtype)
+    y = torch.from_numpy(np.broadcast_to(step.y_init, (batch, c.positions, c.hidden_size)).copy())
+    z = torch.from_numpy(np.broadcast_to(step.z_init, (batch, c.positions, c.hidden_size)).copy())
+    if c.puzzle_emb_ndim > 0:
+        return tokens, torch.zeros(batch, c.puzzle_emb_ndim), y, z
+    return tokens, y, z
+
+
+def export_step(step: Step, batch: int | None = None, token_dtype=torch.int64):
+    """torch.export the step; batch=None makes the batch dimension dynamic (traced at batch 2)."""
+    args = example_inputs(step, batch or 2, token_dtype)
+    dynamic = None
+    if batch is None:
+        B = torch.export.Dim("batch", min=1, max=1024)
+        dynamic = {name: {0: B} for name in step.input_names}
+    return torch.export.export(step, args, dynamic_shapes=dynamic)
