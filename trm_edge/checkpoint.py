@@ -102,8 +102,9 @@ def _read_tensors(f: Path) -> tuple[dict, dict]:
     try:
         obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:   # pickle errors come in many types; all mean the same to the user
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"cannot read {f} as a torch checkpoint with weights_only=True ({first[:160]})") from None
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise CheckpointError(f"cannot read {f}: it is neither .safetensors nor a torch checkpoint that loads "
+                              f"with weights_only=True ({detail})") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):   # {"model": state_dict, "optimizer": ...}
         obj = obj["model"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -191,6 +192,7 @@ def load_checkpoint(path, config=None) -> TRM:
     """A float32 TRM in eval mode from any supported checkpoint; `model.metadata` holds what the file said."""
     f, beside = _resolve(Path(path))
     raw, meta = _read_tensors(f)
+    reference_names = any(k.startswith("inner.") or ".inner." in k for k in raw)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in from_reference_keys(raw).items()}
     given = _config_arg(config)
     if given is None and "config" in meta:
@@ -205,6 +207,9 @@ def load_checkpoint(path, config=None) -> TRM:
     extra = sorted(set(sd) - set(expected))
     misshaped = [f"{k} {list(sd[k].shape)} vs {list(v.shape)}" for k, v in expected.items()
                  if k in sd and sd[k].shape != v.shape]
+    if reference_names:   # name keys the way the file does
+        missing, extra = sorted(to_reference_keys(dict.fromkeys(missing))), sorted(to_reference_keys(dict.fromkeys(extra)))
+        misshaped = [" ".join([_rename(m.split()[0], 1) or m.split()[0], *m.split()[1:]]) for m in misshaped]
     if missing or extra or misshaped:
         parts = [f"{name} {items}" for name, items in
                  (("missing keys", missing), ("unexpected keys", extra), ("misshaped (file vs config)", misshaped)) if items]

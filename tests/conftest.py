@@ -1,0 +1,55 @@
+"""Shared test fixtures. The golden outputs of the official TRM live in ../shared/ (CI has it
+beside the clone); tests that need them skip, saying why, where it is absent."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(os.environ.get("TRM_EDGE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+FIXTURES = SHARED / "fixtures" / "reference_trm"
+FIXTURE_NAMES = ["trm_att_tiny", "trm_mlpt_sudoku_tiny"]
+
+
+class Golden:
+    def __init__(self, name: str):
+        self.name, self.dir = name, FIXTURES / name
+        self.config = json.loads((self.dir / "config.json").read_text())
+        self.arrays = dict(np.load(self.dir / "golden.npz"))
+        self.state_dict_path = self.dir / "state_dict.pt"
+
+    def __getitem__(self, key):
+        return self.arrays[key]
+
+    def model(self):
+        from trm_edge.checkpoint import load_checkpoint
+        return load_checkpoint(self.state_dict_path, self.config)
+
+
+@pytest.fixture(params=FIXTURE_NAMES)
+def golden(request):
+    if not (FIXTURES / request.param / "golden.npz").is_file():
+        pytest.skip(f"golden fixtures not found at {FIXTURES} (set TRM_EDGE_SHARED to the shared/ folder)")
+    import torch
+    torch.set_num_threads(1)   # the fixtures were made single-threaded
+    return Golden(request.param)
+
+
+@pytest.fixture
+def tiny_sudoku_model():
+    """A small random MLP-t Sudoku TRM with a task, saved in our format."""
+    import torch
+
+    from trm_edge.model import TRM, TRMConfig
+    torch.manual_seed(0)
+    cfg = TRMConfig(seq_len=16, vocab_size=6, hidden_size=32, expansion=2, H_cycles=1, L_cycles=2,
+                    halt_max_steps=6, puzzle_emb_ndim=32, puzzle_emb_len=2, mlp_t=True, pos_encodings="none")
+    m = TRM(cfg)
+    with torch.no_grad():
+        m.q_head.weight.normal_(0, 0.5)
+        m.q_head.bias.zero_()
+        m.puzzle_emb.normal_()
+    return m.eval()

@@ -1,0 +1,162 @@
+"""trm-edge command line. Each command calls the parts of the package; no logic lives here.
+
+Bad input prints one line `error: ...` naming the problem and the fix, and exits with code 2.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from trm_edge.errors import PuzzleError, TRMEdgeError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sudoku.safetensors"
+
+
+def _load(model: str | None, config: str | None):
+    from trm_edge.checkpoint import load_checkpoint
+    path = Path(model) if model else DEFAULT_MODEL
+    if model is None and not path.exists():
+        raise TRMEdgeError(f"the default model {path} is not there; pass --model CHECKPOINT")
+    return load_checkpoint(path, config)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trm-edge")
+def cli():
+    """Tiny Recursive Models from training to phones and boards."""
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path())
+@click.option("--config", type=click.Path(), help="config.json / all_config.yaml, where the checkpoint lacks one")
+@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
+def info(checkpoint, config, as_json):
+    """Config, size and cost of a checkpoint."""
+    from trm_edge.model import count_parameters, flops_per_step
+    m = _load(checkpoint, config)
+    c = m.config
+    table_rows = c.num_puzzle_identifiers if c.puzzle_emb_ndim else 0
+    facts = {
+        "source": m.metadata["source"],
+        "variant": "MLP-t (token-mixing MLP)" if c.mlp_t else f"attention ({c.pos_encodings})",
+        "task": m.metadata.get("task"),
+        "config": c.to_dict(),
+        "parameters": count_parameters(m),
+        "puzzle_table": {"rows": table_rows, "width": c.puzzle_emb_ndim,
+                         "MB_fp32": round(table_rows * c.puzzle_emb_ndim * 4 / 2**20, 2)},
+        "state_shape": [c.positions, c.hidden_size],
+        "net_calls_per_step": c.H_cycles * (c.L_cycles + 1),
+        "flops_per_step": flops_per_step(c),
+        f"flops_per_{c.halt_max_steps}_steps": flops_per_step(c) * c.halt_max_steps,
+    }
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title=f"TRM checkpoint {checkpoint}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("variant", facts["variant"])
+    t.add_row("task", json.dumps(facts["task"]) if facts["task"] else "- (raw tokens)")
+    t.add_row("D / heads / expansion", f"{c.hidden_size} / {c.num_heads if not c.mlp_t else '-'} / {c.expansion:g}")
+    t.add_row("T / n / layers", f"{c.H_cycles} / {c.L_cycles} / {c.L_layers}  ({facts['net_calls_per_step']} net calls per step)")
+    t.add_row("tokens L / prefix P / vocab V", f"{c.seq_len} / {c.P} / {c.vocab_size}")
+    t.add_row("max supervision steps", str(c.halt_max_steps))
+    t.add_row("parameters", f"{facts['parameters']:,}")
+    t.add_row("puzzle table", f"{table_rows:,} x {c.puzzle_emb_ndim} ({facts['puzzle_table']['MB_fp32']} MB fp32)"
+              if table_rows else "none")
+    t.add_row("FLOPs per step (batch 1)", f"{facts['flops_per_step'] / 1e9:.3f} G")
+    t.add_row(f"FLOPs per {c.halt_max_steps} steps", f"{facts['flops_per_step'] * c.halt_max_steps / 1e9:.3f} G")
+    Console().print(t)
+
+
+def _read_puzzles(puzzle, puzzle_file) -> list[str]:
+    if (puzzle is None) == (puzzle_file is None):
+        raise PuzzleError("give exactly one of --puzzle TEXT or --puzzle-file FILE")
+    if puzzle is not None:
+        return [puzzle]
+    lines = [ln.strip() for ln in Path(puzzle_file).read_text().splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines:
+        raise PuzzleError(f"{puzzle_file} holds no puzzle (one per line)")
+    return lines
+
+
+@cli.command()
+@click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
+@click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
+@click.option("--puzzle", help="the puzzle: Sudoku digits with 0 or . for blanks, or raw tokens '0,3,1,...'")
+@click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
+@click.option("--task", type=click.Choice(["sudoku", "tokens"]), help="how to read the puzzle (default: the model's task)")
+@click.option("--puzzle-id", default=0, show_default=True, help="puzzle-embedding row (0 = blank)")
+@click.option("--halting", type=click.Choice(["q_halt", "fixed"]), default="q_halt", show_default=True)
+@click.option("--threshold", default=0.5, show_default=True, help="halt when sigmoid(q_halt) > threshold")
+@click.option("--max-steps", type=click.IntRange(min=1), help="supervision steps at most (default: the model's)")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON line per puzzle")
+def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshold, max_steps, threads, as_json):
+    """Solve puzzles with the PyTorch eager step and the host halting loop."""
+    import numpy as np
+    import torch
+
+    from trm_edge.data import codec as task_codec
+    from trm_edge.runtime import check_tokens
+    from trm_edge.runtime import solve as run
+    from trm_edge.runtime.torch_eager import TorchEagerStep
+    from trm_edge.step import make_step
+
+    if not 0.0 < threshold < 1.0:
+        raise TRMEdgeError(f"--threshold {threshold} is no probability; give a value between 0 and 1")
+    texts = _read_puzzles(puzzle, puzzle_file)
+    m = _load(model, config)
+    c = m.config
+    cod = task_codec(task or m.metadata.get("task"), c.seq_len)
+    tokens = check_tokens(np.stack([cod.parse(t) for t in texts]), c.seq_len, c.vocab_size)
+    if c.puzzle_emb_ndim and not 0 <= puzzle_id < c.num_puzzle_identifiers:
+        raise PuzzleError(f"--puzzle-id {puzzle_id} is outside the puzzle table (0..{c.num_puzzle_identifiers - 1})")
+    pe = m.puzzle_rows(torch.full((len(texts),), puzzle_id)).numpy() if c.puzzle_emb_ndim else None
+
+    backend = TorchEagerStep(make_step(m), threads=threads)
+    t0 = time.perf_counter()
+    sol = run(backend, tokens, pe, backend.module.y_init, backend.module.z_init,
+              max_steps=max_steps or c.halt_max_steps, halting=halting, threshold=threshold)
+    ms = (time.perf_counter() - t0) * 1e3
+    for i, text in enumerate(texts):
+        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"),
+               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
+        if as_json:
+            click.echo(json.dumps(row | {"ms_total_batch": round(ms, 2)}))
+        else:
+            click.echo(cod.render(sol.predictions[i]))
+            click.echo(f"steps {row['steps']} ({halting}), halt probability {row['halt_probability']:.3f}\n")
+    if not as_json:
+        total = int(sol.steps.sum())
+        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms ({ms / max(total, 1):.2f} ms per row-step, "
+                   f"{total} row-steps, batch {len(texts)})")
+
+
+def main(argv=None) -> int:
+    try:
+        rv = cli.main(args=argv, prog_name="trm-edge", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.UsageError as e:
+        cmd = e.ctx.command_path if e.ctx else "trm-edge"
+        click.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
+        return 2
+    except (TRMEdgeError, click.ClickException) as e:
+        click.echo(f"error: {e.format_message() if isinstance(e, click.ClickException) else e}", err=True)
+        return 2
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
