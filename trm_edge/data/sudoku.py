@@ -61,3 +61,209 @@ class SudokuCodec:
             groups = [" ".join(sym(int(v)) for v in t[r, c:c + bc]) for c in range(0, self.size, bc)]
             rows.append(" | ".join(groups))
         return "\n".join(rows)
+
+
+# -----------------------------------------------------------------------------
+# Grids: generation with a proof of uniqueness, a difficulty rating, augmentation, a checker.
+# Grids here are [N, N] int arrays of digits 1..N with 0 for blanks; tokens are digits + 1.
+
+def _boxes_of(size: int) -> np.ndarray:
+    br, bc = BOXES[size]
+    r, c = np.divmod(np.arange(size * size), size)
+    return (r // br) * (size // bc) + c // bc          # box index of every cell
+
+
+def random_solution(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly shuffled complete grid by randomised depth-first search (bitmasks, most-constrained cell first)."""
+    n, box = size, _boxes_of(size)
+    full = (1 << n) - 1
+    grid = np.zeros(n * n, dtype=np.int64)
+    rows, cols, boxes = [0] * n, [0] * n, [0] * n
+
+    def fill() -> bool:
+        best, best_free = -1, None
+        for i in range(n * n):
+            if grid[i] == 0:
+                free = full & ~(rows[i // n] | cols[i % n] | boxes[box[i]])
+                if best_free is None or bin(free).count("1") < bin(best_free).count("1"):
+                    best, best_free = i, free
+                    if free == 0:
+                        return False
+        if best < 0:
+            return True
+        digits = [d for d in range(n) if best_free >> d & 1]
+        for d in rng.permutation(digits):
+            bit = 1 << int(d)
+            r, c, b = best // n, best % n, box[best]
+            grid[best] = d + 1
+            rows[r] |= bit; cols[c] |= bit; boxes[b] |= bit
+            if fill():
+                return True
+            grid[best] = 0
+            rows[r] &= ~bit; cols[c] &= ~bit; boxes[b] &= ~bit
+        return False
+
+    fill()
+    return grid.reshape(n, n)
+
+
+class UniquenessChecker:
+    """Proves that a puzzle has exactly one solution with a SAT solver (python-sat, CaDiCaL), reused across calls."""
+
+    def __init__(self, size: int):
+        from pysat.card import CardEnc, EncType
+        from pysat.solvers import Solver
+        self.n = n = size
+        var = lambda r, c, d: int((r * n + c) * n + d + 1)
+        self.var = var
+        self.solver = Solver(name="cadical195")
+        box = _boxes_of(n)
+        groups = [[(r, c) for c in range(n)] for r in range(n)] + [[(r, c) for r in range(n)] for c in range(n)]
+        groups += [[(i // n, i % n) for i in np.flatnonzero(box == b)] for b in range(n)]
+        top = n ** 3
+        for r in range(n):
+            for c in range(n):
+                enc = CardEnc.equals([var(r, c, d) for d in range(n)], 1, top_id=top, encoding=EncType.pairwise)
+                self.solver.append_formula(enc.clauses)
+        for cells in groups:
+            for d in range(n):
+                enc = CardEnc.equals([var(r, c, d) for r, c in cells], 1, top_id=top, encoding=EncType.pairwise)
+                self.solver.append_formula(enc.clauses)
+        self.next_var = top + 1
+
+    def other_solution(self, puzzle: np.ndarray, solution: np.ndarray) -> np.ndarray | None:
+        """A second solution of `puzzle` (0 = blank) different from `solution`, or None if it is unique."""
+        n, var = self.n, self.var
+        act = self.next_var
+        self.next_var += 1
+        blanks = np.argwhere(puzzle == 0)
+        # act -> the answer differs from `solution` in some blank cell
+        self.solver.add_clause([-act] + [-var(r, c, solution[r, c] - 1) for r, c in blanks])
+        clues = [var(r, c, puzzle[r, c] - 1) for r, c in np.argwhere(puzzle > 0)]
+        found = self.solver.solve(assumptions=clues + [act])
+        other = None
+        if found:
+            model = np.array(self.solver.get_model()[: n ** 3]) > 0
+            other = model.reshape(n, n, n).argmax(-1) + 1
+        self.solver.add_clause([-act])      # retire this puzzle's clause
+        return other
+
+    def is_unique(self, puzzle, solution) -> bool:
+        return self.other_solution(puzzle, solution) is None
+
+
+def rating(puzzle: np.ndarray) -> int:
+    """Difficulty: blanks left after naked and hidden singles (0 = solvable by singles alone)."""
+    n = puzzle.shape[0]
+    box = _boxes_of(n).reshape(n, n)
+    g = puzzle.copy()
+    units = [[(r, c) for c in range(n)] for r in range(n)] + [[(r, c) for r in range(n)] for c in range(n)]
+    units += [list(map(tuple, np.argwhere(box == b))) for b in range(n)]
+    while True:
+        progress = False
+        cand = {}
+        for r, c in np.argwhere(g == 0):
+            used = set(g[r]) | set(g[:, c]) | set(g[box == box[r, c]])
+            cand[(r, c)] = set(range(1, n + 1)) - used
+            if len(cand[(r, c)]) == 1:
+                g[r, c] = cand[(r, c)].pop()
+                progress = True
+        if not progress:
+            for unit in units:
+                for d in range(1, n + 1):
+                    spots = [cell for cell in unit if g[cell] == 0 and d in cand.get(cell, ())]
+                    if len(spots) == 1 and d not in g[tuple(zip(*unit))]:
+                        g[spots[0]] = d
+                        progress = True
+        if not progress:
+            return int((g == 0).sum())
+
+
+def make_puzzle(solution: np.ndarray, givens: int, rng: np.random.Generator, checker: UniquenessChecker) -> np.ndarray:
+    """Blank cells of `solution` in random order while the puzzle stays unique, down to `givens` clues (or as
+    far as uniqueness allows)."""
+    puzzle = solution.copy()
+    n = solution.shape[0]
+    left = n * n
+    for i in rng.permutation(n * n):
+        if left <= givens:
+            break
+        r, c = divmod(int(i), n)
+        keep = puzzle[r, c]
+        puzzle[r, c] = 0
+        if checker.is_unique(puzzle, solution):
+            left -= 1
+        else:
+            puzzle[r, c] = keep
+    return puzzle
+
+
+def generate(count: int, size: int = 9, givens: tuple[int, int] = (31, 45), seed: int = 0,
+             progress: bool = False) -> dict[str, np.ndarray]:
+    """`count` puzzles with a unique solution (proved by SAT), clue counts drawn uniformly from `givens`.
+
+    Returns grids: puzzles and solutions [count, N, N] (0 = blank), givens and rating [count].
+    """
+    rng = np.random.default_rng(seed)
+    checker = UniquenessChecker(size)
+    out = {k: [] for k in ("puzzles", "solutions", "givens", "rating")}
+    it = range(count)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc=f"sudoku {size}x{size}", unit="puzzle")
+    for _ in it:
+        sol = random_solution(size, rng)
+        puz = make_puzzle(sol, int(rng.integers(givens[0], givens[1] + 1)), rng, checker)
+        out["puzzles"].append(puz)
+        out["solutions"].append(sol)
+        out["givens"].append(int((puz > 0).sum()))
+        out["rating"].append(rating(puz))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def to_tokens(grids: np.ndarray) -> np.ndarray:
+    """[.., N, N] grids (0 blank) -> [.., N*N] tokens (blank 1, digit d -> d + 1)."""
+    return (np.asarray(grids).reshape(*np.shape(grids)[:-2], -1) + 1).astype(np.int64)
+
+
+def random_augmentation(size: int, rng: np.random.Generator):
+    """The reference's Sudoku symmetries: digit permutation, bands and rows within bands, stacks and
+    columns within stacks, transpose with p 0.5 (square boxes only). Returns (cell_map [N*N], token_map [N+2])."""
+    br, bc = BOXES[size]
+    rows = np.concatenate([b * br + rng.permutation(br) for b in rng.permutation(size // br)])
+    cols = np.concatenate([s * bc + rng.permutation(bc) for s in rng.permutation(size // bc)])
+    cells = (rows[:, None] * size + cols[None, :])
+    if br == bc and rng.random() < 0.5:
+        cells = cells.T
+    token_map = np.concatenate([[0, BLANK], rng.permutation(size) + 2])     # PAD, blank fixed
+    return cells.reshape(-1), token_map
+
+
+def augment(tokens: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+    """One fresh random symmetry per row of [B, N*N] token arrays (puzzle and answer alike)."""
+    tokens, labels = np.array(tokens), np.array(labels)
+    size = math.isqrt(tokens.shape[-1])
+    for i in range(tokens.shape[0]):
+        cells, tmap = random_augmentation(size, rng)
+        tokens[i] = tmap[tokens[i][cells]]
+        labels[i] = tmap[labels[i][cells]]
+    return tokens, labels
+
+
+def check(tokens: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """Rule checker, independent of any label: every row, column and box holds each digit once and every
+    given is kept. tokens, predictions: [B, N*N] (or [N*N]) -> bool [B]."""
+    tokens, predictions = np.atleast_2d(tokens), np.atleast_2d(predictions)
+    B, cells = predictions.shape
+    n = math.isqrt(cells)
+    digits = predictions.reshape(B, n, n) - 1                          # 1..N if valid
+    valid = ((digits >= 1) & (digits <= n)).all((1, 2))
+    want = np.arange(1, n + 1)
+    box = _boxes_of(n)
+    by_box = np.stack([digits.reshape(B, -1)[:, box == b] for b in range(n)], 1)   # [B, n, n]
+    ok = valid.copy()
+    for units in (digits, digits.transpose(0, 2, 1), by_box):
+        ok &= (np.sort(units, axis=-1) == want).all((1, 2))
+    given = tokens >= 2
+    ok &= ((predictions == tokens) | ~given).all(-1)
+    return ok

