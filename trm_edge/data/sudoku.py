@@ -211,7 +211,9 @@ def generate(count: int, size: int = 9, givens: tuple[int, int] = (31, 45), seed
     if progress:
         from tqdm import tqdm
         it = tqdm(it, desc=f"sudoku {size}x{size}", unit="puzzle")
-    for _ in it:
+    for i in it:
+        if i and i % 200 == 0:    # retired clauses pile up in the solver and slow it down: start afresh
+            checker = UniquenessChecker(size)
         sol = random_solution(size, rng)
         puz = make_puzzle(sol, int(rng.integers(givens[0], givens[1] + 1)), rng, checker)
         out["puzzles"].append(puz)

@@ -36,6 +36,7 @@ class TrainConfig:
     eval_every: int = 0                  # steps; 0 = only at the end
     eval_puzzles: int = 200
     threads: int | None = None           # CPU threads per process
+    compile: bool = False                # torch.compile the supervision step (~12% faster on this CPU)
     notes: dict = field(default_factory=dict)
 
     @classmethod

@@ -138,6 +138,9 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     carry, step = None, 0
 
     ck = out / CKPT
+    if rank == 0:   # a run killed while writing leaves a temporary file; the checkpoint itself is whole
+        for stale in out.glob(f".*.tmp"):
+            stale.unlink()
     if ck.is_file():   # resume
         st = torch.load(ck, map_location=device, weights_only=True)
         model.load_state_dict(st["model"])
@@ -151,6 +154,8 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         if rank == 0:
             print(f"resumed {ck} at step {step}/{total}")
 
+    if cfg.compile:
+        model.supervision_step = torch.compile(model.supervision_step)
     use_bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
@@ -225,11 +230,17 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
             break
     if bar:
         bar.close()
-    if log:
-        log.close()
-    if world > 1:
+    if world > 1:   # every rank must hold the same weights: check, and say so in the log
+        sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(device)
+        gathered = [torch.zeros_like(sums) for _ in range(world)]
+        dist.all_gather(gathered, sums)
+        if log:
+            in_sync = all(torch.equal(g, gathered[0]) for g in gathered)
+            log.write(json.dumps({"step": step, "ranks": world, "ranks_in_sync": in_sync}) + "\n")
         dist.barrier()
         dist.destroy_process_group()
+    if log:
+        log.close()
     return out / "model.safetensors"
 
 
