@@ -93,12 +93,33 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     res["q_halt_run"] = {"threshold": 0.5, "accuracy": float(check(inputs, answers).mean()),
                          "mean_steps": float(steps.mean()), "seconds": q_seconds,
                          "speedup_vs_fixed": fixed_seconds / max(q_seconds, 1e-9)}
+    if (task or {}).get("name") == "arc":
+        res["arc_vote"] = arc_vote(data, s, n, preds[-1], q[-1])
     if out:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "eval.json").write_text(json.dumps(res, indent=1))
         plot(res, out / "eval.png")
     return res
+
+
+def arc_vote(data, s, n: int, predictions: np.ndarray, q_halt: np.ndarray) -> dict:
+    """ARC: map every augmented prediction back, vote, pass@1 / pass@2 over the tasks covered."""
+    from trm_edge.data import arc
+    root = Path(data)
+    names = json.loads((root / "identifiers.json").read_text())
+    raw = json.loads((root / "test_puzzles.json").read_text())
+    pid = np.repeat(s.puzzle_identifiers, np.diff(s.puzzle_indices))[:n]
+    test_index = s.extra["test_index"][:n]
+    meta = []
+    for i, t in zip(pid, test_index):
+        task_id, aug = arc.Augmentation.from_reference_name(names[i])
+        meta.append((task_id, int(t), aug))
+    covered = {m[0] for m in meta}
+    tasks = {tid: arc.ArcTask(tid, [], [(np.array(p["input"]), np.array(p["output"])) for p in raw[tid]["test"]])
+             for tid in covered}
+    res = arc.vote(predictions, q_halt, meta, tasks)
+    return {k: v for k, v in res.items() if k != "answers"}
 
 
 def plot(res: dict, path: Path):

@@ -16,7 +16,7 @@ def build_sudoku(out, size: int = 9, train: int = 10000, test: int = 1000, given
     seen: set[bytes] = set()
     for split, count, split_seed in (("test", test, seed + 1_000_003), ("train", train, seed)):
         d = sudoku.generate(count, size, givens, seed=split_seed, progress=progress)
-        keep = np.array([p.tobytes() not in seen for p in d["puzzles"]])
+        keep = np.array([p.tobytes() not in seen for p in d["puzzles"]], dtype=bool)
         seen.update(p.tobytes() for p in d["puzzles"])
         pset = PuzzleSet.one_example_per_puzzle(sudoku.to_tokens(d["puzzles"][keep]),
                                                 sudoku.to_tokens(d["solutions"][keep]),

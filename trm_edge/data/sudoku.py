@@ -220,12 +220,14 @@ def generate(count: int, size: int = 9, givens: tuple[int, int] = (31, 45), seed
         out["solutions"].append(sol)
         out["givens"].append(int((puz > 0).sum()))
         out["rating"].append(rating(puz))
-    return {k: np.array(v) for k, v in out.items()}
+    shapes = {"puzzles": (0, size, size), "solutions": (0, size, size), "givens": (0,), "rating": (0,)}
+    return {k: np.array(v, dtype=np.int64) if v else np.zeros(shapes[k], np.int64) for k, v in out.items()}
 
 
 def to_tokens(grids: np.ndarray) -> np.ndarray:
     """[.., N, N] grids (0 blank) -> [.., N*N] tokens (blank 1, digit d -> d + 1)."""
-    return (np.asarray(grids).reshape(*np.shape(grids)[:-2], -1) + 1).astype(np.int64)
+    g = np.asarray(grids)
+    return (g.reshape(*g.shape[:-2], g.shape[-2] * g.shape[-1]) + 1).astype(np.int64)
 
 
 def random_augmentation(size: int, rng: np.random.Generator):
