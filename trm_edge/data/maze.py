@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from trm_edge.data.dihedral import DIHEDRAL_INVERSE, DIHEDRAL_NAMES, dihedral, inverse_dihedral  # noqa: F401
 from trm_edge.errors import PuzzleError
 
 PAD, WALL, OPEN, START, GOAL, PATH = range(6)
@@ -37,9 +38,6 @@ VOCAB_SIZE = 6
 CHARS = {"#": WALL, " ": OPEN, ".": OPEN, "S": START, "G": GOAL, "o": PATH}
 SYMBOLS = {WALL: "#", OPEN: " ", START: "S", GOAL: "G", PATH: "o"}
 
-DIHEDRAL_NAMES = ("identity", "rot90", "rot180", "rot270", "flip lr", "flip ud", "transpose",
-                  "anti-transpose")
-DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
 
 BATCH = 4096                 # wall patterns drawn at once; fixed, so a seed gives the same mazes
                              # whatever n is
@@ -324,39 +322,6 @@ def check(inputs, predictions) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Dihedral augmentations (the reference's ids)
 
-def _dihedral_id(k) -> int:
-    if not isinstance(k, (int, np.integer)) or not 0 <= k < 8:
-        raise PuzzleError(f"dihedral transform {k!r} is not one of 0..7 ({', '.join(DIHEDRAL_NAMES)})")
-    return int(k)
-
-
-def _transform(a: np.ndarray, k: int) -> np.ndarray:
-    """Dihedral transform k of the last two axes (a square grid, or a batch of them)."""
-    rows, cols, k = a.ndim - 2, a.ndim - 1, _dihedral_id(k)
-    if k == 0:
-        return a
-    if k in (1, 2, 3):
-        return np.rot90(a, k=k, axes=(rows, cols))   # counter-clockwise
-    if k == 4:
-        return np.flip(a, axis=cols)                        # np.fliplr
-    if k == 5:
-        return np.flip(a, axis=rows)                        # np.flipud
-    if k == 6:
-        return np.swapaxes(a, rows, cols)                   # transpose: (i, j) -> (j, i)
-    return np.flip(np.rot90(a, k=1, axes=(rows, cols)), axis=cols)   # (i, j) -> (n-1-j, n-1-i)
-
-
-def dihedral(grid2d, k: int) -> np.ndarray:
-    """Apply dihedral transform k (0 identity, 1 rot90, 2 rot180, 3 rot270, 4 flip lr, 5 flip ud,
-    6 transpose, 7 anti-transpose) to a square grid [n, n] (or the last two axes of a batch)."""
-    return np.ascontiguousarray(_transform(np.asarray(grid2d), k))
-
-
-def inverse_dihedral(grid2d, k: int) -> np.ndarray:
-    """Undo dihedral transform k: inverse_dihedral(dihedral(g, k), k) == g."""
-    return dihedral(grid2d, DIHEDRAL_INVERSE[_dihedral_id(k)])
-
-
 def augment(inputs, labels, k) -> tuple[np.ndarray, np.ndarray]:
     """Dihedral transform k of flattened mazes: inputs, labels [N, L] (or [L]) -> same shapes.
 
@@ -373,5 +338,5 @@ def augment(inputs, labels, k) -> tuple[np.ndarray, np.ndarray]:
     out_x, out_y = np.empty_like(x), np.empty_like(y)
     for t in np.unique(ks):
         sel = ks == t
-        out_x[sel], out_y[sel] = _transform(x[sel], int(t)), _transform(y[sel], int(t))
+        out_x[sel], out_y[sel] = dihedral(x[sel], int(t)), dihedral(y[sel], int(t))
     return out_x.reshape(shape), out_y.reshape(shape)
