@@ -222,6 +222,71 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads):
         click.echo(f"wrote {Path(out) / 'eval.json'} and {Path(out) / 'eval.png'}")
 
 
+@cli.command()
+@click.option("--target", required=True, type=click.Choice(["onnx", "executorch", "coreml", "tflite"]))
+@click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
+@click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
+@click.option("--quantize", "precision", default="fp32", show_default=True, help="fp32, int8, ... (per target)")
+@click.option("--batch", default="dynamic", show_default=True, help="a fixed batch size, or 'dynamic'")
+@click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: bundles/<model>-<target>-<precision>)")
+@click.option("--threshold", default=0.5, show_default=True, help="q_halt threshold recorded in the manifest")
+def export(target, model, config, precision, batch, out, threshold):
+    """Export the supervision step to a bundle, check parity with the target's runtime."""
+    import logging
+    import warnings
+
+    from trm_edge.export.bundle import export_bundle
+    if batch != "dynamic" and not (batch.isdigit() and int(batch) >= 1):
+        raise TRMEdgeError(f"--batch {batch!r}: give a positive integer or 'dynamic'")
+    m = _load(model, config)
+    name = Path(model).stem if model else DEFAULT_MODEL.stem
+    out = Path(out or f"bundles/{name}-{target}-{precision}")
+    click.echo(f"exporting {name} -> {out}")
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path, manifest = export_bundle(m, target, out, precision, None if batch == "dynamic" else int(batch),
+                                       threshold=threshold, log=click.echo)
+    size = sum(f["bytes"] for f in manifest["files"].values()) / 2**20
+    click.echo(f"done in {time.perf_counter() - t0:.1f} s: {path} ({size:.2f} MB)")
+    click.echo(f"run it:  trm-edge run {path} --puzzle '...'")
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path())
+@click.option("--puzzle", help="the puzzle in the task's notation (or raw tokens)")
+@click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
+@click.option("--puzzle-id", default=0, show_default=True, help="puzzle-embedding row")
+@click.option("--halting", type=click.Choice(["q_halt", "fixed"]), help="default: the manifest's")
+@click.option("--threshold", type=float, help="default: the manifest's")
+@click.option("--threads", type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, threads, as_json):
+    """Solve puzzles with an exported bundle through its manifest (no torch involved)."""
+    import numpy as np
+
+    from trm_edge.data import codec as task_codec
+    from trm_edge.runtime.bundle import Bundle
+    texts = _read_puzzles(puzzle, puzzle_file)
+    b = Bundle(bundle, threads=threads)
+    cod = task_codec(b.task, b.seq_len)
+    tokens = np.stack([cod.parse(t) for t in texts])
+    t0 = time.perf_counter()
+    sol = b.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id), halting=halting, threshold=threshold)
+    ms = (time.perf_counter() - t0) * 1e3
+    for i, text in enumerate(texts):
+        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"),
+               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
+        if as_json:
+            click.echo(json.dumps(row | {"target": b.manifest["target"], "precision": b.manifest["precision"]}))
+        else:
+            click.echo(cod.render(sol.predictions[i]))
+            click.echo(f"steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
+    if not as_json:
+        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {b.manifest['target']} {b.manifest['precision']}")
+
+
 def main(argv=None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="trm-edge", standalone_mode=False)

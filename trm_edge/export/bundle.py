@@ -1,0 +1,112 @@
+"""The export pipeline shared by every target: stage, export, init, manifest, parity, embed, move."""
+from __future__ import annotations
+
+import importlib
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import trm_edge
+from trm_edge.errors import TRMEdgeError
+from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity, sample_puzzles
+from trm_edge.runtime.manifest import FORMAT_VERSION, INIT, TARGETS, record_files, size_of, step_io, write_manifest
+from trm_edge.step import make_step
+
+MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship in a bundle
+
+
+class ExportError(TRMEdgeError):
+    pass
+
+
+def exporter(target: str):
+    if target not in TARGETS:
+        raise ExportError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    try:
+        return importlib.import_module(f"trm_edge.export.{target}")
+    except ImportError as e:
+        raise ExportError(f"exporting to {target} needs {e.name}: pip install 'trm-edge[{target}]'") from None
+
+
+def task_encoding(task: dict | None, config) -> dict | None:
+    name = (task or {}).get("name")
+    if name == "sudoku":
+        return {**task, "encoding": {"pad": 0, "blank": 1, "digit": "d + 1", "vocab_size": config.vocab_size,
+                                     "layout": "row-major cells"}}
+    if name == "maze":
+        return {**task, "encoding": {"pad": 0, "#": 1, " ": 2, "S": 3, "G": 4, "o": 5, "layout": "row-major cells"}}
+    if name == "arc":
+        return {**task, "encoding": {"pad": 0, "eos": 1, "colour": "c + 2", "canvas": [30, 30]}}
+    return task
+
+
+def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
+                  parity_puzzles: int = 8, accuracy_puzzles: int = 100, threshold: float = 0.5,
+                  log=print) -> tuple[Path, dict]:
+    mod = exporter(target)
+    if precision not in mod.PRECISIONS:
+        raise ExportError(f"{target} offers precisions {', '.join(mod.PRECISIONS)}, not {precision!r}")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    c = model.config
+    try:
+        t0 = time.perf_counter()
+        step = make_step(model, mod.SPELLING)
+        model_file = mod.export(step, stage, precision, batch)
+        log(f"  export     {target} {precision}: {time.perf_counter() - t0:6.1f} s  "
+            f"{size_of(stage / model_file) / 2**20:7.2f} MB  {model_file}")
+
+        init = {"y_init": step.y_init, "z_init": step.z_init}
+        if c.puzzle_emb_ndim and c.num_puzzle_identifiers <= MAX_SHIPPED_TABLE_ROWS:
+            init["puzzle_emb_table"] = model.puzzle_emb.detach().numpy().astype(np.float32)
+        np.savez(stage / INIT, **init)
+
+        inputs, outputs = step_io(c.to_dict(), mod.TOKEN_DTYPE, batch)
+        manifest = {
+            "format_version": FORMAT_VERSION, "target": target, "precision": precision, "model_file": model_file,
+            "batch": batch, "files": {}, "trm_config": c.to_dict(),
+            "task": task_encoding(model.metadata.get("task"), c), "inputs": inputs, "outputs": outputs,
+            "io_names": getattr(mod, "IO_NAMES", None) or {t["name"]: t["name"] for t in inputs + outputs},
+            "halting": {"policy": "q_halt", "max_steps": c.halt_max_steps, "threshold": threshold},
+            "spelling": mod.SPELLING,
+            "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),
+                      **mod.versions()},
+            "source": model.metadata.get("source"),
+        }
+        write_manifest(stage, record_files(stage, manifest))
+
+        t0 = time.perf_counter()
+        task = model.metadata.get("task")
+        puzzles = sample_puzzles(task, c.seq_len, c.vocab_size, parity_puzzles, seed=1)
+        acc = sample_puzzles(task, c.seq_len, c.vocab_size, accuracy_puzzles, seed=2) if task else None
+        parity = check_parity(stage, model, puzzles, acc)
+        ok = parity["max_abs_diff"]["logits"] <= FP32_LOGITS_TOL
+        parity["fp32_logits_tolerance"] = FP32_LOGITS_TOL
+        parity["passed"] = bool(ok) if precision == "fp32" else None
+        log(f"  parity     {time.perf_counter() - t0:6.1f} s  max|diff| logits {parity['max_abs_diff']['logits']:.2e} "
+            f"y {parity['max_abs_diff']['y']:.2e} q {parity['max_abs_diff']['q_halt']:.2e}; answers agree "
+            f"{parity['answer_agreement']:.0%}, halting steps agree {parity['halting_step_agreement']:.0%}")
+        if "task_accuracy" in parity:
+            ta = parity["task_accuracy"]
+            log(f"  accuracy   {ta['puzzles']} puzzles, q_halt: PyTorch fp32 {ta['pytorch_fp32']:.1%} "
+                f"({ta['mean_steps_pytorch_fp32']:.2f} steps), bundle {ta['bundle']:.1%} ({ta['mean_steps_bundle']:.2f} steps)")
+        if precision == "fp32" and not ok:
+            raise ExportError(f"{target} fp32 parity failed: max |diff| of logits {parity['max_abs_diff']['logits']:.2e} "
+                              f"> {FP32_LOGITS_TOL:g}; nothing was written")
+        manifest["parity"] = parity
+        if hasattr(mod, "embed_manifest"):
+            mod.embed_manifest(stage / model_file, manifest)
+        write_manifest(stage, record_files(stage, manifest))
+        if out.exists():
+            shutil.rmtree(out)
+        stage.replace(out)
+        return out, manifest
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
