@@ -135,7 +135,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     ema = EMA(model, cfg.ema_rate) if cfg.ema else None
     sampler = BatchSampler(pset, cfg.global_batch_size, cfg.seed, _task_augment(cfg.task) if cfg.augment else None,
                            pset.extra.get("difficulty") if cfg.curriculum_steps else None)
-    carry, step = None, 0
+    carry, step, minutes_before = None, 0, 0.0
 
     ck = out / CKPT
     if rank == 0:   # a run killed while writing leaves a temporary file; the checkpoint itself is whole
@@ -150,6 +150,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         sampler.load(st["sampler"])
         carry = Carry.from_state_dict(st["carry"]) if st.get("carry") else None
         step = st["step"]
+        minutes_before = st.get("minutes", 0.0)
         torch.set_rng_state(st["torch_rng"])
         if rank == 0:
             print(f"resumed {ck} at step {step}/{total}")
@@ -163,7 +164,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     if progress and rank == 0:
         from tqdm import tqdm
         bar = tqdm(total=total, initial=step, desc="train", unit="step", dynamic_ncols=True)
-    t_start, done_here = time.time(), 0
+    t_start, done_here = time.time() - 60 * minutes_before, 0   # minutes count across resumes
     model.train()
     while step < total:
         share = 1.0
@@ -222,7 +223,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         out_of_time = cfg.max_minutes is not None and (time.time() - t_start) / 60 >= cfg.max_minutes
         stopping = step >= total or out_of_time or (stop_after is not None and done_here >= stop_after)
         if rank == 0 and (step % cfg.checkpoint_every == 0 or stopping):
-            _save_state(ck, model, opt, ema, sampler, carry, step)
+            _save_state(ck, model, opt, ema, sampler, carry, step, (time.time() - t_start) / 60)
             _export(cfg, model, ema, out, step, meta)
         if cfg.eval_every and step % cfg.eval_every == 0 and rank == 0:
             _evaluate_during_training(cfg, out, log, step)
@@ -244,10 +245,10 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     return out / "model.safetensors"
 
 
-def _save_state(path: Path, model, opt, ema, sampler, carry, step):
+def _save_state(path: Path, model, opt, ema, sampler, carry, step, minutes: float):
     st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "ema": ema.shadow if ema else None,
           "sampler": sampler.state(), "carry": carry.state_dict() if carry is not None else None,
-          "step": step, "torch_rng": torch.get_rng_state()}
+          "step": step, "minutes": minutes, "torch_rng": torch.get_rng_state()}
     atomic_write(path, lambda tmp: torch.save(st, tmp))
 
 

@@ -1,0 +1,63 @@
+"""ExecuTorch + XNNPACK: torch.export -> edge dialect -> XNNPACK delegate -> step.pte.
+
+The step is written in the `xnnpack` spelling (split projections, bmm attention, RoPE and the
+RMSNorm mean as matmuls), which keeps the graph in ~2 delegated partitions instead of ~250.
+int8: torchao pt2e with the XNNPACK quantizer, dynamic per-channel int8 weights and activations.
+A dynamic batch is exported from an example batch of 2 (batch 1 would specialise the dimension).
+The manifest rides along as a constant method `trm_edge_manifest` (a JSON string in a uint8 tensor).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from trm_edge.step import example_inputs
+
+SPELLING = "xnnpack"
+PRECISIONS = ("fp32", "int8")
+TOKEN_DTYPE = "int64"
+MODEL_FILE = "step.pte"
+MAX_BATCH = 64
+
+
+def _lower(ep, constant_methods=None):
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()],
+                                       constant_methods=constant_methods).to_executorch()
+
+
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None, manifest: dict | None = None) -> str:
+    args = example_inputs(step, batch or 2, torch.int64)
+    dynamic = None
+    if batch is None:
+        B = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+        dynamic = {name: {0: B} for name in step.input_names}
+    with torch.no_grad():
+        ep = torch.export.export(step, args, dynamic_shapes=dynamic)
+        if precision == "int8":
+            from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                                get_symmetric_quantization_config)
+            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+            quantizer = XNNPACKQuantizer().set_global(
+                get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True))
+            gm = prepare_pt2e(ep.module(), quantizer)
+            gm(*args)
+            gm = convert_pt2e(gm)
+            ep = torch.export.export(gm, args, dynamic_shapes=dynamic)
+    prog = _lower(ep)
+    (Path(stage) / MODEL_FILE).write_bytes(prog.buffer)
+    return MODEL_FILE
+
+
+def versions() -> dict:
+    import executorch
+    import torchao
+    return {"executorch": getattr(executorch, "__version__", _dist_version("executorch")), "torchao": torchao.__version__}
+
+
+def _dist_version(name: str) -> str:
+    from importlib.metadata import version
+    return version(name)
