@@ -42,7 +42,7 @@ def test_solve_sudoku(sudoku_ckpt, capsys):
     row = json.loads(out)
     assert 1 <= row["steps"] <= 6 and len(row["answer"].split("/")) == 5   # 4 rows + a box line
     code, out, _ = _run(["solve", "--model", sudoku_ckpt, "--puzzle", SUDOKU_4, "--halting", "fixed"], capsys)
-    assert code == 0 and "steps 6 (fixed)" in out
+    assert code == 0 and "steps 6," in out
 
 
 def test_solve_puzzle_file_batch(sudoku_ckpt, tmp_path, capsys):

@@ -87,12 +87,28 @@ def _read_puzzles(puzzle, puzzle_file) -> list[str]:
     return lines
 
 
+def _print_solutions(texts, sol, cod, ms: float, as_json: bool, backend: str):
+    """One grid (or JSON line) per puzzle, then a timing line."""
+    for i, text in enumerate(texts):
+        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"),
+               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
+        if as_json:
+            click.echo(json.dumps(row | {"backend": backend, "ms_batch": round(ms, 2)}))
+        else:
+            click.echo(cod.render(sol.predictions[i]))
+            click.echo(f"steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
+    if not as_json:
+        total = int(sol.steps.sum())
+        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {backend} ({ms / max(total, 1):.2f} ms per "
+                   f"row-step, {total} row-steps, batch {len(texts)})")
+
+
 @cli.command()
 @click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
 @click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
 @click.option("--puzzle", help="the puzzle: Sudoku digits with 0 or . for blanks, or raw tokens '0,3,1,...'")
 @click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
-@click.option("--task", type=click.Choice(["sudoku", "tokens"]), help="how to read the puzzle (default: the model's task)")
+@click.option("--task", type=click.Choice(["sudoku", "maze", "arc", "tokens"]), help="how to read the puzzle (default: the model's task)")
 @click.option("--puzzle-id", default=0, show_default=True, help="puzzle-embedding row (0 = blank)")
 @click.option("--halting", type=click.Choice(["q_halt", "fixed"]), default="q_halt", show_default=True)
 @click.option("--threshold", default=0.5, show_default=True, help="halt when sigmoid(q_halt) > threshold")
@@ -125,19 +141,7 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
     t0 = time.perf_counter()
     sol = run(backend, tokens, pe, backend.module.y_init, backend.module.z_init,
               max_steps=max_steps or c.halt_max_steps, halting=halting, threshold=threshold)
-    ms = (time.perf_counter() - t0) * 1e3
-    for i, text in enumerate(texts):
-        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"),
-               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
-        if as_json:
-            click.echo(json.dumps(row | {"ms_total_batch": round(ms, 2)}))
-        else:
-            click.echo(cod.render(sol.predictions[i]))
-            click.echo(f"steps {row['steps']} ({halting}), halt probability {row['halt_probability']:.3f}\n")
-    if not as_json:
-        total = int(sol.steps.sum())
-        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms ({ms / max(total, 1):.2f} ms per row-step, "
-                   f"{total} row-steps, batch {len(texts)})")
+    _print_solutions(texts, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, "pytorch-eager fp32")
 
 
 @cli.group()
@@ -274,17 +278,8 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, threads, as_
     tokens = np.stack([cod.parse(t) for t in texts])
     t0 = time.perf_counter()
     sol = b.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id), halting=halting, threshold=threshold)
-    ms = (time.perf_counter() - t0) * 1e3
-    for i, text in enumerate(texts):
-        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"),
-               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
-        if as_json:
-            click.echo(json.dumps(row | {"target": b.manifest["target"], "precision": b.manifest["precision"]}))
-        else:
-            click.echo(cod.render(sol.predictions[i]))
-            click.echo(f"steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
-    if not as_json:
-        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {b.manifest['target']} {b.manifest['precision']}")
+    _print_solutions(texts, sol, cod, (time.perf_counter() - t0) * 1e3, as_json,
+                     f"{b.manifest['target']} {b.manifest['precision']}")
 
 
 def main(argv=None) -> int:
