@@ -18,6 +18,7 @@ from trm_edge.runtime.manifest import INIT, BundleError, read_manifest
 BACKENDS = {   # target -> (module, class); imported only when a bundle of that target is opened
     "onnx": ("trm_edge.runtime.onnx_backend", "OnnxRuntimeStep"),
     "executorch": ("trm_edge.runtime.executorch_backend", "ExecuTorchStep"),
+    "coreml": ("trm_edge.runtime.coreml_backend", "CoreMLStep"),
 }
 
 

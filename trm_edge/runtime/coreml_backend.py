@@ -1,0 +1,30 @@
+"""Core ML backend: coremltools' predict, which exists on macOS only. Elsewhere it says so."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from trm_edge.runtime.manifest import BundleError
+
+
+class CoreMLStep:
+    name = "coreml"
+
+    def __init__(self, model_file, manifest: dict, threads: int | None = None, compute_units: str = "ALL"):
+        if sys.platform != "darwin":
+            raise BundleError(f"Core ML runs on macOS/iOS only; this is {sys.platform}. The bundle's spec was "
+                              "verified at export (see manifest parity); run it on a Mac or in an app")
+        import coremltools as ct
+        self.model = ct.models.MLModel(str(Path(model_file)), compute_units=getattr(ct.ComputeUnit, compute_units))
+        self.inputs = [(i["name"], np.dtype(i["dtype"])) for i in manifest["inputs"]]
+        self.outputs = [o["name"] for o in manifest["outputs"]]
+        self.batch = manifest.get("batch")
+        c = manifest["trm_config"]
+        self.positions = c["seq_len"] + (c["puzzle_emb_len"] if c.get("puzzle_emb_ndim") else 0)
+
+    def __call__(self, tokens, puzzle_emb, y, z):
+        given = {"tokens": tokens, "puzzle_emb": puzzle_emb, "y": y, "z": z}
+        out = self.model.predict({n: np.ascontiguousarray(given[n], dtype=d) for n, d in self.inputs})
+        return tuple(np.asarray(out[n], dtype=np.float32) for n in self.outputs)
