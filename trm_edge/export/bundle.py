@@ -80,6 +80,8 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     try:
         t0 = time.perf_counter()
         step = make_step(model, mod.SPELLING)
+        if hasattr(mod, "fixed_batch"):    # formats without a dynamic batch
+            batch = mod.fixed_batch(batch)
         model_file = mod.export(step, stage, precision, batch)
         log(f"  export     {target} {precision}: {time.perf_counter() - t0:6.1f} s  "
             f"{size_of(stage / model_file) / 2**20:7.2f} MB  {model_file}")
@@ -94,7 +96,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             "format_version": FORMAT_VERSION, "target": target, "precision": precision, "model_file": model_file,
             "batch": batch, "files": {}, "trm_config": c.to_dict(),
             "task": task_encoding(model.metadata.get("task"), c), "inputs": inputs, "outputs": outputs,
-            "io_names": getattr(mod, "IO_NAMES", None) or {t["name"]: t["name"] for t in inputs + outputs},
+            "io_names": mod.io_names(step) if hasattr(mod, "io_names") else {t["name"]: t["name"] for t in inputs + outputs},
             "halting": {"policy": "q_halt", "max_steps": c.halt_max_steps, "threshold": threshold},
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),

@@ -19,6 +19,7 @@ BACKENDS = {   # target -> (module, class); imported only when a bundle of that 
     "onnx": ("trm_edge.runtime.onnx_backend", "OnnxRuntimeStep"),
     "executorch": ("trm_edge.runtime.executorch_backend", "ExecuTorchStep"),
     "coreml": ("trm_edge.runtime.coreml_backend", "CoreMLStep"),
+    "tflite": ("trm_edge.runtime.tflite_backend", "LiteRTStep"),
 }
 
 
