@@ -27,6 +27,7 @@ class TrainConfig:
     puzzle_emb_weight_decay: float = 0.1
     ema: bool = True
     ema_rate: float = 0.999
+    ema_warmup: bool = False             # rate min(ema_rate, (1+t)/(10+t)): for short runs (not in the reference)
     augment: bool = False                # a fresh random symmetry per drawn example (Sudoku, Maze)
     curriculum_steps: int = 0            # easiest-first: the share of groups in play grows ...
     curriculum_start: float = 1.0        # ... from this fraction to 1 over curriculum_steps

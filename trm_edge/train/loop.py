@@ -132,7 +132,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         for t in list(model.parameters()) + list(model.buffers()):
             dist.broadcast(t.data, 0)
     opt = adam_atan2(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
-    ema = EMA(model, cfg.ema_rate) if cfg.ema else None
+    ema = EMA(model, cfg.ema_rate, cfg.ema_warmup) if cfg.ema else None
     sampler = BatchSampler(pset, cfg.global_batch_size, cfg.seed, _task_augment(cfg.task) if cfg.augment else None,
                            pset.extra.get("difficulty") if cfg.curriculum_steps else None)
     carry, step, minutes_before = None, 0, 0.0
@@ -200,7 +200,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
                           lr_at(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, total, cfg.lr_min_ratio),
                           cfg.puzzle_emb_weight_decay)
         if ema is not None:
-            ema.update(model)
+            ema.update(model, step)
 
         m = torch.stack([metrics[k].float() for k in sorted(metrics)])
         if world > 1:

@@ -42,17 +42,24 @@ def sign_sgd_rows(table: torch.Tensor, ids: torch.Tensor, grad: torch.Tensor, lr
 
 class EMA:
     """shadow = rate * shadow + (1 - rate) * weights, over parameters (the puzzle table is trained by sign-SGD
-    and copied as it is, as in the reference)."""
+    and copied as it is, as in the reference).
 
-    def __init__(self, model: torch.nn.Module, rate: float = 0.999):
-        self.rate = rate
+    warmup: rate_t = min(rate, (1 + t) / (10 + t)), so that a short run's average is not dominated by the
+    random initial weights (with 0.999 plain, 0.999^2000 = 14% of the average is still the init).
+    The reference has no warm-up: its runs are long enough for it not to matter."""
+
+    def __init__(self, model: torch.nn.Module, rate: float = 0.999, warmup: bool = False):
+        self.rate, self.warmup = rate, warmup
         self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
     @torch.no_grad()
-    def update(self, model):
+    def update(self, model, step: int | None = None):
+        rate = self.rate
+        if self.warmup and step is not None:
+            rate = min(rate, (1 + step) / (10 + step))
         for n, p in model.named_parameters():
             if n in self.shadow:
-                self.shadow[n].lerp_(p.detach(), 1.0 - self.rate)
+                self.shadow[n].lerp_(p.detach(), 1.0 - rate)
 
     def state_dict_for(self, model) -> dict:
         """The model's state dict with EMA weights in place of the parameters."""
