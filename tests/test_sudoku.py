@@ -89,7 +89,6 @@ def test_checker_rejects_wrong_answers():
     swapped = lab.copy()
     blanks = np.flatnonzero(tok == 1)
     swapped[blanks[0]], swapped[blanks[1]] = lab[blanks[1]], lab[blanks[0]]
-    changed_given = lab.copy().reshape(9, 9)
     gi = np.flatnonzero(tok >= 2)[0]
     # a whole valid grid that breaks one given: relabel two digits everywhere
     a, b = lab[gi], 2 + (lab[gi] - 2 + 1) % 9

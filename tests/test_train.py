@@ -68,7 +68,7 @@ def test_kill_and_resume_continues_the_same_schedule(tmp_path, data4):
     assert 3 <= stopped_at < 8, "the kill should land mid-run"
     r = _train(killed)                                   # the same command resumes
     assert r.returncode == 0, r.stderr[-2000:]
-    assert f"resumed" in r.stdout + r.stderr
+    assert "resumed" in r.stdout + r.stderr
 
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "killed")
     for k in a:

@@ -219,7 +219,7 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads):
         t.add_row(f"q_halt > {th}", f"{r['accuracy']:.1%}", f"{r['mean_steps']:.2f}")
     run = res["q_halt_run"]
     Console().print(t)
-    click.echo(f"accuracy after step k: " + " ".join(f"{a:.3f}" for a in res["accuracy_per_step"]))
+    click.echo("accuracy after step k: " + " ".join(f"{a:.3f}" for a in res["accuracy_per_step"]))
     click.echo(f"q_halt run (0.5): {run['accuracy']:.1%} solved, {run['mean_steps']:.2f} steps, "
                f"{run['seconds']:.1f} s vs fixed {res['fixed']['seconds']:.1f} s ({run['speedup_vs_fixed']:.1f}x)")
     if out:

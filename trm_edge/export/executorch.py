@@ -4,11 +4,9 @@ The step is written in the `xnnpack` spelling (split projections, bmm attention,
 RMSNorm mean as matmuls), which keeps the graph in ~2 delegated partitions instead of ~250.
 int8: torchao pt2e with the XNNPACK quantizer, dynamic per-channel int8 weights and activations.
 A dynamic batch is exported from an example batch of 2 (batch 1 would specialise the dimension).
-The manifest rides along as a constant method `trm_edge_manifest` (a JSON string in a uint8 tensor).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -22,14 +20,13 @@ MODEL_FILE = "step.pte"
 MAX_BATCH = 64
 
 
-def _lower(ep, constant_methods=None):
+def _lower(ep):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()],
-                                       constant_methods=constant_methods).to_executorch()
+    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
 
 
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None, manifest: dict | None = None) -> str:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> str:
     args = example_inputs(step, batch or 2, torch.int64)
     dynamic = None
     if batch is None:

@@ -139,7 +139,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
 
     ck = out / CKPT
     if rank == 0:   # a run killed while writing leaves a temporary file; the checkpoint itself is whole
-        for stale in out.glob(f".*.tmp"):
+        for stale in out.glob(".*.tmp"):
             stale.unlink()
     if ck.is_file():   # resume
         st = torch.load(ck, map_location=device, weights_only=True)
