@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from trm_edge.runtime.backend import ManifestStep
 from trm_edge.runtime.manifest import BundleError
 
 
-class CoreMLStep:
+class CoreMLStep(ManifestStep):
     name = "coreml"
 
     def __init__(self, model_file, manifest: dict, threads: int | None = None, compute_units: str = "ALL"):
@@ -18,13 +19,8 @@ class CoreMLStep:
                               "verified at export (see manifest parity); run it on a Mac or in an app")
         import coremltools as ct
         self.model = ct.models.MLModel(str(Path(model_file)), compute_units=getattr(ct.ComputeUnit, compute_units))
-        self.inputs = [(i["name"], np.dtype(i["dtype"])) for i in manifest["inputs"]]
-        self.outputs = [o["name"] for o in manifest["outputs"]]
-        self.batch = manifest.get("batch")
-        c = manifest["trm_config"]
-        self.positions = c["seq_len"] + (c["puzzle_emb_len"] if c.get("puzzle_emb_ndim") else 0)
+        self.read_manifest(manifest)
 
     def __call__(self, tokens, puzzle_emb, y, z):
-        given = {"tokens": tokens, "puzzle_emb": puzzle_emb, "y": y, "z": z}
-        out = self.model.predict({n: np.ascontiguousarray(given[n], dtype=d) for n, d in self.inputs})
+        out = self.model.predict(self.feed(tokens, puzzle_emb, y, z))
         return tuple(np.asarray(out[n], dtype=np.float32) for n in self.outputs)

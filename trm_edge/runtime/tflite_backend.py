@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trm_edge.runtime.manifest import BundleError
+from trm_edge.runtime.backend import ManifestStep, load_error
 
 
 def _interpreter_class():
@@ -18,7 +18,7 @@ def _interpreter_class():
         return Interpreter
 
 
-class LiteRTStep:
+class LiteRTStep(ManifestStep):
     name = "litert"
 
     def __init__(self, model_file, manifest: dict, threads: int | None = None):
@@ -27,16 +27,10 @@ class LiteRTStep:
             self.interpreter = Interpreter(model_path=str(Path(model_file)), num_threads=threads)
             self.runner = self.interpreter.get_signature_runner()
         except (ValueError, RuntimeError) as e:
-            msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-            raise BundleError(f"LiteRT cannot load {model_file}: {msg}") from None
+            raise load_error("LiteRT", model_file, e) from None
         self.io = manifest["io_names"]
-        self.inputs = [(i["name"], np.dtype(i["dtype"])) for i in manifest["inputs"]]
-        self.outputs = [o["name"] for o in manifest["outputs"]]
-        self.batch = manifest.get("batch")
-        c = manifest["trm_config"]
-        self.positions = c["seq_len"] + (c["puzzle_emb_len"] if c.get("puzzle_emb_ndim") else 0)
+        self.read_manifest(manifest)
 
     def __call__(self, tokens, puzzle_emb, y, z):
-        given = {"tokens": tokens, "puzzle_emb": puzzle_emb, "y": y, "z": z}
-        out = self.runner(**{self.io[n]: np.ascontiguousarray(given[n], dtype=d) for n, d in self.inputs})
+        out = self.runner(**{self.io[n]: a for n, a in self.feed(tokens, puzzle_emb, y, z).items()})
         return tuple(np.asarray(out[self.io[n]]) for n in self.outputs)
