@@ -20,7 +20,7 @@ from trm_edge.data.build import build_sudoku
 TINY = {"model": {"hidden_size": 16, "expansion": 2, "L_layers": 1, "H_cycles": 2, "L_cycles": 1,
                   "halt_max_steps": 3, "puzzle_emb_ndim": 16, "puzzle_emb_len": 1, "mlp_t": True,
                   "pos_encodings": "none"},
-        "task": {"name": "sudoku", "size": 4}, "global_batch_size": 8, "steps": 8, "lr": 1e-3,
+        "task": {"name": "sudoku", "size": 4}, "global_batch_size": 8, "steps": 60, "lr": 1e-3,
         "lr_warmup_steps": 2, "weight_decay": 0.1, "puzzle_emb_lr": 1e-2, "augment": True,
         "curriculum_steps": 4, "curriculum_start": 0.5, "checkpoint_every": 1, "threads": 1, "seed": 3}
 
@@ -65,7 +65,7 @@ def test_kill_and_resume_continues_the_same_schedule(tmp_path, data4):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stopped_at = torch.load(state, weights_only=True)["step"]
-    assert 3 <= stopped_at < 8, "the kill should land mid-run"
+    assert 3 <= stopped_at < 60, "the kill should land mid-run"
     r = _train(killed)                                   # the same command resumes
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resumed" in r.stdout + r.stderr
@@ -74,7 +74,7 @@ def test_kill_and_resume_continues_the_same_schedule(tmp_path, data4):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     log = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == 8
+    assert log[-1]["step"] == 60
     meta = load_checkpoint(tmp_path / "killed" / "model.safetensors").metadata
     assert meta["task"] == {"name": "sudoku", "size": 4} and meta["training"]["ema"] is True
 
