@@ -52,3 +52,26 @@ def test_eval_arc_votes(tmp_path):
     res = evaluate(ckpt, tmp_path / "arc", puzzles=12, thresholds=(0.5,), progress=False)
     vote = res["arc_vote"]
     assert vote["tasks"] >= 1 and 0.0 <= vote["pass@1"] <= vote["pass@2"] <= 1.0
+
+
+def test_eval_a_bundle_through_its_runtime(tmp_path, capsys):
+    """`eval --model BUNDLE` runs the exported artifact (ONNX Runtime here) and scores it like the checkpoint."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from trm_edge.evaluate import evaluate
+    from trm_edge.export.bundle import export_bundle
+    build_sudoku(tmp_path / "data", size=4, train=0, test=40, seed=1, progress=False)
+    m = _random_model(TRMConfig(seq_len=16, vocab_size=6, hidden_size=16, expansion=2, H_cycles=1, L_cycles=1,
+                                halt_max_steps=5, puzzle_emb_ndim=16, puzzle_emb_len=1, mlp_t=True,
+                                pos_encodings="none"))
+    ckpt = save_checkpoint(m, tmp_path / "m.safetensors", task={"name": "sudoku", "size": 4})
+    from trm_edge.checkpoint import load_checkpoint
+    bundle, _ = export_bundle(load_checkpoint(ckpt), "onnx", tmp_path / "b", log=lambda *a: None)
+    want = evaluate(ckpt, tmp_path / "data", puzzles=30, progress=False)
+    got = evaluate(bundle, tmp_path / "data", puzzles=30, progress=False)
+    assert got["accuracy_per_step"] == want["accuracy_per_step"]
+    assert got["q_halt_run"]["mean_steps"] == want["q_halt_run"]["mean_steps"]
+    code = main(["eval", "--model", str(bundle), "--data", str(tmp_path / "data"), "--puzzles", "30", "--no-fixed",
+                 "--out", str(tmp_path / "ev")])
+    assert code == 0, capsys.readouterr().err
+    res = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert "fixed" not in res and res["q_halt_run"]["accuracy"] == want["q_halt_run"]["accuracy"]

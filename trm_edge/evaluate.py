@@ -30,17 +30,35 @@ def checker_for(task: dict | None, labels: np.ndarray):
     return lambda inputs, preds: ((preds == labels) | ~mask).all(-1)
 
 
-def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None, thresholds=THRESHOLDS,
-             batch: int = 250, threads: int | None = None, progress: bool = True, out: str | None = None) -> dict:
+def _source(path, threads):
+    """(step, y_init, z_init, puzzle rows for ids, task, max steps) for a checkpoint or an exported bundle."""
+    path = Path(path)
+    if (path / "manifest.json").is_file():
+        from trm_edge.runtime.bundle import Bundle
+        b = Bundle(path, threads=threads)
+        rows = b.puzzle_emb if b.config.get("puzzle_emb_ndim") else (lambda ids: None)
+        return b.step, b.y_init, b.z_init, rows, b.task, b.config["halt_max_steps"]
     import torch
 
     from trm_edge.checkpoint import load_checkpoint
-    from trm_edge.data.dataset import read_split
-    from trm_edge.runtime import solve
     from trm_edge.runtime.torch_eager import TorchEagerStep
     from trm_edge.step import make_step
+    model = load_checkpoint(path)
+    step = TorchEagerStep(make_step(model), threads=threads)
+    rows = ((lambda ids: model.puzzle_rows(torch.as_tensor(ids)).numpy()) if model.config.puzzle_emb_ndim
+            else (lambda ids: None))
+    return step, step.module.y_init, step.module.z_init, rows, model.metadata.get("task"), model.config.halt_max_steps
 
-    model = load_checkpoint(model_path)
+
+def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None, thresholds=THRESHOLDS,
+             batch: int = 250, threads: int | None = None, progress: bool = True, out: str | None = None,
+             fixed: bool = True) -> dict:
+    """Evaluate a checkpoint (PyTorch eager) or an exported bundle (its own runtime) on a test split.
+    fixed=False skips the recorded fixed-steps run: only the real q_halt run at 0.5 is made."""
+    from trm_edge.data.dataset import read_split
+    from trm_edge.runtime import solve
+
+    backend, y_init, z_init, rows, task, model_steps = _source(model_path, threads)
     sets, meta = read_split(data, "test")
     s = sets[meta["sets"][0]]
     n = min(puzzles, len(s.inputs))
@@ -48,13 +66,42 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     if meta.get("ignore_label_id") is not None:
         labels = np.where(labels == meta["ignore_label_id"], -100, labels)
     pid = np.searchsorted(s.puzzle_indices, np.arange(n), side="right") - 1
-    ids = torch.as_tensor(s.puzzle_identifiers[pid].astype(np.int64))
-    task = model.metadata.get("task") or meta.get("task")
+    task = task or meta.get("task")
     check = checker_for(task, labels)
-    S = max_steps or model.config.halt_max_steps
-    backend = TorchEagerStep(make_step(model), threads=threads)
-    pe = model.puzzle_rows(ids).numpy() if model.config.puzzle_emb_ndim else None
+    S = max_steps or model_steps
+    pe = rows(s.puzzle_identifiers[pid].astype(np.int64))
+    res = {"model": str(model_path), "data": str(data), "puzzles": n, "max_steps": S, "task": task}
+    if fixed:
+        recorded, last_preds, last_q = _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, progress)
+        res.update(recorded)
 
+    # one real early-halting run at 0.5: the same answers, less time
+    t0 = time.perf_counter()
+    real = [solve(backend, inputs[a:a + batch], None if pe is None else pe[a:a + batch], y_init,
+                  z_init, max_steps=S, halting="q_halt", threshold=0.5) for a in range(0, n, batch)]
+    q_seconds = time.perf_counter() - t0
+    steps = np.concatenate([r.steps for r in real])
+    answers = np.concatenate([r.predictions for r in real])
+    res["q_halt_run"] = {"threshold": 0.5, "accuracy": float(check(inputs, answers).mean()),
+                         "mean_steps": float(steps.mean()), "seconds": q_seconds}
+    if fixed:
+        res["q_halt_run"]["speedup_vs_fixed"] = res["fixed"]["seconds"] / max(q_seconds, 1e-9)
+        if (task or {}).get("name") == "arc":
+            res["arc_vote"] = arc_vote(data, s, n, last_preds, last_q)
+    if out:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps(res, indent=1))
+        if fixed:
+            plot(res, out / "eval.png")
+    return res
+
+
+def _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, progress):
+    """One fixed-steps run recording every step; q_halt halting at each threshold is read off it.
+    Returns the results and the last step's predictions and q_halt (for ARC voting)."""
+    from trm_edge.runtime import solve
+    n = len(inputs)
     preds = np.zeros((S, n, inputs.shape[1]), np.int64)
     q = np.zeros((S, n), np.float32)
     chunks = range(0, n, batch)
@@ -64,16 +111,15 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     t0 = time.perf_counter()
     for a in chunks:
         b = min(a + batch, n)
-        sol = solve(backend, inputs[a:b], None if pe is None else pe[a:b], backend.module.y_init,
-                    backend.module.z_init, max_steps=S, halting="fixed", record=True)
+        sol = solve(backend, inputs[a:b], None if pe is None else pe[a:b], y_init, z_init,
+                    max_steps=S, halting="fixed", record=True)
         for r in sol.trace:
             preds[r.step - 1, a:b] = r.logits.argmax(-1)
             q[r.step - 1, a:b] = r.q_halt
     fixed_seconds = time.perf_counter() - t0
     solved = np.stack([check(inputs, preds[t]) for t in range(S)])          # [S, n]
 
-    res = {"model": str(model_path), "data": str(data), "puzzles": n, "max_steps": S, "task": task,
-           "fixed": {"accuracy": float(solved[-1].mean()), "mean_steps": float(S), "seconds": fixed_seconds},
+    res = {"fixed": {"accuracy": float(solved[-1].mean()), "mean_steps": float(S), "seconds": fixed_seconds},
            "accuracy_per_step": [float(v) for v in solved.mean(1)],
            "halted_per_step": {}, "q_halt": {}}
     rows = np.arange(n)
@@ -82,25 +128,7 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
         halt = np.where(conf.any(0), conf.argmax(0), S - 1)
         res["q_halt"][str(t)] = {"accuracy": float(solved[halt, rows].mean()), "mean_steps": float((halt + 1).mean())}
         res["halted_per_step"][str(t)] = [float((halt <= k).mean()) for k in range(S)]
-
-    # one real early-halting run at 0.5: the same answers, less time
-    t0 = time.perf_counter()
-    real = [solve(backend, inputs[a:a + batch], None if pe is None else pe[a:a + batch], backend.module.y_init,
-                  backend.module.z_init, max_steps=S, halting="q_halt", threshold=0.5) for a in range(0, n, batch)]
-    q_seconds = time.perf_counter() - t0
-    steps = np.concatenate([r.steps for r in real])
-    answers = np.concatenate([r.predictions for r in real])
-    res["q_halt_run"] = {"threshold": 0.5, "accuracy": float(check(inputs, answers).mean()),
-                         "mean_steps": float(steps.mean()), "seconds": q_seconds,
-                         "speedup_vs_fixed": fixed_seconds / max(q_seconds, 1e-9)}
-    if (task or {}).get("name") == "arc":
-        res["arc_vote"] = arc_vote(data, s, n, preds[-1], q[-1])
-    if out:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "eval.json").write_text(json.dumps(res, indent=1))
-        plot(res, out / "eval.png")
-    return res
+    return res, preds[-1], q[-1]
 
 
 def arc_vote(data, s, n: int, predictions: np.ndarray, q_halt: np.ndarray) -> dict:
