@@ -135,6 +135,19 @@ def test_failed_fp32_parity_leaves_nothing(golden, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_toolchain_failure_is_one_line_and_leaves_nothing(tiny_sudoku_model, tmp_path, monkeypatch):
+    import trm_edge.export.onnx as onnx_exporter
+
+    def broken(*a, **k):
+        raise RuntimeError("converter exploded\n  at frame 1\n  at frame 2")
+    monkeypatch.setattr(onnx_exporter, "export", broken)
+    monkeypatch.delenv("TRM_EDGE_DEBUG", raising=False)
+    with pytest.raises(ExportError) as e:
+        export_bundle(tiny_sudoku_model, "onnx", tmp_path / "b", log=lambda *a: None)
+    assert str(e.value).startswith("onnx export failed: RuntimeError: converter exploded (set TRM_EDGE_DEBUG=1")
+    assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == []
+
+
 def test_cli_export_and_run(tmp_path, capsys):
     from conftest import FIXTURES
     from trm_edge.cli import main

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import shutil
 import tempfile
@@ -31,6 +32,13 @@ def exporter(target: str):
         return importlib.import_module(f"trm_edge.export.{target}")
     except ImportError as e:
         raise ExportError(f"exporting to {target} needs {e.name}: pip install 'trm-edge[{target}]'") from None
+
+
+def _stage_error(target: str, stage: str, e: Exception) -> ExportError:
+    """A toolchain's failure (often pages of text) as one line; TRM_EDGE_DEBUG=1 shows the traceback."""
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    return ExportError(f"{target} {stage} failed: {type(e).__name__}: {first} "
+                       f"(set TRM_EDGE_DEBUG=1 for the full traceback)")
 
 
 def task_encoding(task: dict | None, config) -> dict | None:
@@ -82,7 +90,12 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         step = make_step(model, mod.SPELLING)
         if hasattr(mod, "fixed_batch"):    # formats without a dynamic batch
             batch = mod.fixed_batch(batch)
-        model_file = mod.export(step, stage, precision, batch)
+        try:
+            model_file = mod.export(step, stage, precision, batch)
+        except Exception as e:
+            if os.environ.get("TRM_EDGE_DEBUG"):
+                raise
+            raise _stage_error(target, "export", e) from None
         log(f"  export     {target} {precision}: {time.perf_counter() - t0:6.1f} s  "
             f"{size_of(stage / model_file) / 2**20:7.2f} MB  {model_file}")
 
@@ -94,7 +107,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         inputs, outputs = step_io(c.to_dict(), mod.TOKEN_DTYPE, batch)
         manifest = {
             "format_version": FORMAT_VERSION, "target": target, "precision": precision, "model_file": model_file,
-            "batch": batch, "files": {}, "trm_config": c.to_dict(),
+            "batch": batch, "max_batch": batch or getattr(mod, "MAX_BATCH", None), "files": {}, "trm_config": c.to_dict(),
             "task": task_encoding(model.metadata.get("task"), c), "inputs": inputs, "outputs": outputs,
             "io_names": mod.io_names(step) if hasattr(mod, "io_names") else {t["name"]: t["name"] for t in inputs + outputs},
             "halting": {"policy": "q_halt", "max_steps": c.halt_max_steps, "threshold": threshold},
@@ -107,7 +120,14 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
 
         t0 = time.perf_counter()
         if getattr(mod, "can_run", lambda: True)():
-            parity = _parity(stage, model, precision, log)
+            try:
+                parity = _parity(stage, model, precision, log)
+            except TRMEdgeError:
+                raise
+            except Exception as e:
+                if os.environ.get("TRM_EDGE_DEBUG"):
+                    raise
+                raise _stage_error(target, "parity run", e) from None
         else:   # the format cannot run on this machine: verify what can be verified, say so
             parity = mod.verify(stage / model_file, manifest)
             log(f"  verify     {time.perf_counter() - t0:6.1f} s  {parity['reason']}: io match {parity['io_match']}, "

@@ -4,9 +4,11 @@ The step is written in the `xnnpack` spelling (split projections, bmm attention,
 RMSNorm mean as matmuls), which keeps the graph in ~2 delegated partitions instead of ~250.
 int8: torchao pt2e with the XNNPACK quantizer, dynamic per-channel int8 weights and activations.
 A dynamic batch is exported from an example batch of 2 (batch 1 would specialise the dimension).
+The manifest is embedded as a constant method, `trm_edge_manifest` (a string), once parity is known.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -18,12 +20,14 @@ PRECISIONS = ("fp32", "int8")
 TOKEN_DTYPE = "int64"
 MODEL_FILE = "step.pte"
 MAX_BATCH = 64
+MANIFEST_METHOD = "trm_edge_manifest"
+_lowered = {}    # model file -> its lowered edge program, kept until the manifest is embedded
 
 
 def _lower(ep):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()]).to_executorch()
+    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
 
 
 def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> str:
@@ -44,9 +48,20 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None)
             gm(*args)
             gm = convert_pt2e(gm)
             ep = torch.export.export(gm, args, dynamic_shapes=dynamic)
-    prog = _lower(ep)
-    (Path(stage) / MODEL_FILE).write_bytes(prog.buffer)
+    edge = _lower(ep)
+    path = Path(stage) / MODEL_FILE
+    path.write_bytes(edge.to_executorch().buffer)
+    _lowered[path] = edge
     return MODEL_FILE
+
+
+def embed_manifest(model_file: Path, manifest: dict) -> None:
+    """Re-emit the lowered program with the manifest (without file hashes) as a constant method.
+    Emitting is cheap; the delegate blobs are the ones parity ran on."""
+    edge = _lowered.pop(Path(model_file))
+    # constant methods are given to to_edge(); the lowered manager keeps them here for to_executorch()
+    edge._config_methods = {MANIFEST_METHOD: json.dumps({k: v for k, v in manifest.items() if k != "files"})}
+    Path(model_file).write_bytes(edge.to_executorch().buffer)
 
 
 def versions() -> dict:

@@ -7,12 +7,13 @@ from trm_edge.runtime.manifest import BundleError
 
 
 class ManifestStep:
-    """Reads input order and dtypes, output order, the batch and P+L from a manifest."""
+    """Reads input order and dtypes, output order, the batch (fixed or its bound) and P+L from a manifest."""
 
     def read_manifest(self, manifest: dict) -> None:
         self.inputs = [(i["name"], np.dtype(i["dtype"])) for i in manifest["inputs"]]
         self.outputs = [o["name"] for o in manifest["outputs"]]
-        self.batch = manifest.get("batch")
+        self.batch = manifest.get("batch")                  # a fixed batch, or None
+        self.max_batch = manifest.get("max_batch")          # the largest dynamic batch, or None for any
         c = manifest["trm_config"]
         self.positions = c["seq_len"] + (c["puzzle_emb_len"] if c.get("puzzle_emb_ndim") else 0)
 

@@ -75,17 +75,20 @@ def _broadcast_state(v, batch: int, positions: int | None) -> np.ndarray:
 
 
 def _run(step, tokens, puzzle_emb, y, z):
-    """One step over the rows given, in chunks padded to the backend's fixed batch if it has one."""
-    fixed = getattr(step, "batch", None)
+    """One step over the rows given: in chunks padded to the backend's fixed batch if it has one, or in
+    chunks of at most its largest batch (a dynamic batch with an upper bound, as ExecuTorch's)."""
+    fixed, largest = getattr(step, "batch", None), getattr(step, "max_batch", None)
     n = tokens.shape[0]
-    if not fixed or fixed == n:
+    size = fixed or largest
+    if not size or (n == size if fixed else n <= size):
         return step(tokens, puzzle_emb, y, z)
     outs = []
-    for start in range(0, n, fixed):
-        idx = np.arange(start, min(start + fixed, n))
-        pad = np.concatenate([idx, np.full(fixed - len(idx), idx[-1])])   # repeat the last row
-        part = step(tokens[pad], None if puzzle_emb is None else puzzle_emb[pad], y[pad], z[pad])
-        outs.append([o[: len(idx)] for o in part])
+    for start in range(0, n, size):
+        idx = np.arange(start, min(start + size, n))
+        if fixed:
+            idx = np.concatenate([idx, np.full(fixed - len(idx), idx[-1])])   # pad: repeat the last row
+        part = step(tokens[idx], None if puzzle_emb is None else puzzle_emb[idx], y[idx], z[idx])
+        outs.append([o[: min(size, n - start)] for o in part])
     return tuple(np.concatenate(parts) for parts in zip(*outs))
 
 
