@@ -53,3 +53,11 @@ def tiny_sudoku_model():
         m.q_head.bias.zero_()
         m.puzzle_emb.normal_()
     return m.eval()
+
+
+@pytest.fixture
+def tiny_sudoku_checkpoint(tiny_sudoku_model, tmp_path):
+    """The tiny model saved with its task (4x4 Sudoku), loaded back: what `trm-edge export --model` sees."""
+    from trm_edge.checkpoint import load_checkpoint, save_checkpoint
+    path = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors", task={"name": "sudoku", "size": 4})
+    return load_checkpoint(path)

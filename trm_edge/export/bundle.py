@@ -85,17 +85,13 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     c = model.config
+    doing = "export"
     try:
         t0 = time.perf_counter()
         step = make_step(model, mod.SPELLING)
         if hasattr(mod, "fixed_batch"):    # formats without a dynamic batch
             batch = mod.fixed_batch(batch)
-        try:
-            model_file = mod.export(step, stage, precision, batch)
-        except Exception as e:
-            if os.environ.get("TRM_EDGE_DEBUG"):
-                raise
-            raise _stage_error(target, "export", e) from None
+        model_file = mod.export(step, stage, precision, batch)
         log(f"  export     {target} {precision}: {time.perf_counter() - t0:6.1f} s  "
             f"{size_of(stage / model_file) / 2**20:7.2f} MB  {model_file}")
 
@@ -120,21 +116,17 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
 
         t0 = time.perf_counter()
         if getattr(mod, "can_run", lambda: True)():
-            try:
-                parity = _parity(stage, model, precision, log)
-            except TRMEdgeError:
-                raise
-            except Exception as e:
-                if os.environ.get("TRM_EDGE_DEBUG"):
-                    raise
-                raise _stage_error(target, "parity run", e) from None
+            doing = "parity run"
+            parity = _parity(stage, model, precision, log)
         else:   # the format cannot run on this machine: verify what can be verified, say so
+            doing = "verification"
             parity = mod.verify(stage / model_file, manifest)
             log(f"  verify     {time.perf_counter() - t0:6.1f} s  {parity['reason']}: io match {parity['io_match']}, "
                 f"{sum(parity['op_counts'].values())} ops")
             if not parity["passed"]:
                 raise ExportError(f"{target} bundle failed verification: {'; '.join(parity['problems'])}")
         manifest["parity"] = parity
+        doing = "manifest embedding"
         if hasattr(mod, "embed_manifest"):
             mod.embed_manifest(stage / model_file, manifest)
         write_manifest(stage, record_files(stage, manifest))
@@ -142,6 +134,11 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             shutil.rmtree(out)
         stage.replace(out)
         return out, manifest
+    except Exception as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(e, TRMEdgeError) or os.environ.get("TRM_EDGE_DEBUG"):
+            raise
+        raise _stage_error(target, doing, e) from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

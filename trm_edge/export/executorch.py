@@ -8,6 +8,7 @@ The manifest is embedded as a constant method, `trm_edge_manifest` (a string), o
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -50,8 +51,8 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None)
             ep = torch.export.export(gm, args, dynamic_shapes=dynamic)
     edge = _lower(ep)
     path = Path(stage) / MODEL_FILE
+    _lowered[path] = copy.deepcopy(edge)     # to_executorch() rewrites the program it is given
     path.write_bytes(edge.to_executorch().buffer)
-    _lowered[path] = edge
     return MODEL_FILE
 
 
