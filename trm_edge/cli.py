@@ -288,6 +288,61 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, threads, as_
                      f"{b.manifest['target']} {b.manifest['precision']}")
 
 
+def _csv(value: str, allowed, what: str) -> tuple:
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in items if v not in allowed]
+    if bad or not items:
+        raise TRMEdgeError(f"{what} {value!r}: choose from {', '.join(allowed)}, separated by commas")
+    return items
+
+
+@cli.command()
+@click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
+@click.option("--targets", default="onnx,executorch,coreml,tflite", show_default=True)
+@click.option("--quantize", "precisions", default="all", show_default=True,
+              help="precisions to bench, comma-separated (fp32,fp16,int8,int8-weights), or 'all' each target offers")
+@click.option("--puzzles", default=200, show_default=True, type=click.IntRange(min=1), help="puzzles for accuracy and throughput")
+@click.option("--batch", default=64, show_default=True, type=click.IntRange(min=1), help="throughput batch")
+@click.option("--threads", default="2", show_default=True, help="thread counts to measure, e.g. 1,2")
+@click.option("--out", type=click.Path(file_okay=False), help="where bench.json/.md/.png go (default: bench/<model>)")
+@click.option("--bundles", default="bundles", show_default=True, type=click.Path(file_okay=False),
+              help="where bundles are exported (reused when made from the same checkpoint)")
+@click.option("--curves/--no-curves", default=True, show_default=True,
+              help="record solved/halted share after every step on the baseline (a fixed-steps run)")
+@click.option("--accuracy/--no-accuracy", default=True, show_default=True, help="off: latency only (random weights)")
+@click.option("--step-seconds", default=2.0, show_default=True, help="time spent timing single steps per row")
+def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds):
+    """One table across every target and precision: latency, accuracy, halting, memory, GFLOP/s."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from trm_edge import bench as b
+    path = Path(model) if model else DEFAULT_MODEL
+    if not path.exists():
+        raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
+    tg = _csv(targets, b.TARGETS, "--targets")
+    every = sorted({p for t in b.PRECISIONS.values() for p in t})
+    pr = None if precisions == "all" else _csv(precisions, every, "--quantize")
+    try:
+        th = tuple(int(t) for t in threads.split(","))
+        assert th and all(t >= 1 for t in th)
+    except (ValueError, AssertionError):
+        raise TRMEdgeError(f"--threads {threads!r}: give positive integers separated by commas, e.g. 1,2") from None
+    out = Path(out or f"bench/{path.stem}")
+    res = b.bench(path, tg, pr, puzzles, batch, th, out, bundles, curves=curves, accuracy=accuracy,
+                  step_seconds=step_seconds)
+    t = Table(title=f"{path.name}: {res['model']['gflop_per_step']:.2f} GFLOP/step, {puzzles} puzzles, batch {batch}")
+    for h, _, _ in b.COLUMNS:
+        t.add_column(h, overflow="fold")
+    for r in res["rows"]:
+        t.add_row(*b.cells(r))
+    Console().print(t)
+    for r in res["rows"]:
+        if r["reason"]:
+            click.echo(f"{r['target']} {r['precision']}: {r['reason']}")
+    click.echo(f"wrote {out / 'bench.json'}, bench.md, bench.png")
+
+
 def main(argv=None) -> int:
     try:
         rv = cli.main(args=argv, prog_name="trm-edge", standalone_mode=False)

@@ -41,6 +41,12 @@ def _stage_error(target: str, stage: str, e: Exception) -> ExportError:
                        f"(set TRM_EDGE_DEBUG=1 for the full traceback)")
 
 
+def _source_sha(source) -> str | None:
+    """sha256 of the checkpoint file exported (lets `bench` reuse a bundle only for the same weights)."""
+    from trm_edge.runtime.manifest import sha256_of
+    return sha256_of(Path(source)) if source and Path(source).is_file() else None
+
+
 def task_encoding(task: dict | None, config) -> dict | None:
     name = (task or {}).get("name")
     if name == "sudoku":
@@ -110,7 +116,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),
                       **mod.versions()},
-            "source": model.metadata.get("source"),
+            "source": model.metadata.get("source"), "source_sha256": _source_sha(model.metadata.get("source")),
         }
         write_manifest(stage, record_files(stage, manifest))
 

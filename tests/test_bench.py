@@ -1,0 +1,53 @@
+"""`trm-edge bench` end to end on a tiny model: every row measured or explained, well-formed JSON
+(the schema other runners append to), Markdown and a plot. Speed targets live in benchmarks/."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trm_edge.checkpoint import save_checkpoint
+from trm_edge.cli import main
+
+pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+
+
+def test_bench_end_to_end(tiny_sudoku_model, tmp_path, capsys):
+    ckpt = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors", task={"name": "sudoku", "size": 4})
+    args = ["bench", "--model", str(ckpt), "--targets", "onnx,coreml", "--puzzles", "12", "--batch", "4",
+            "--threads", "1", "--step-seconds", "0.2", "--out", str(tmp_path / "b"), "--bundles", str(tmp_path / "bundles")]
+    assert main(args) == 0, capsys.readouterr().err
+    res = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert res["schema"] == "trm-edge-bench/1" and res["peak"]["1"]["fp32_gflops"] > 0
+    rows = {(r["target"], r["precision"]): r for r in res["rows"]}
+    assert list(rows)[0] == ("pytorch", "fp32")            # the baseline comes first
+    assert set(rows) == {("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"),
+                         ("coreml", "fp32"), ("coreml", "fp16"), ("coreml", "int8")}
+    for key in [("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8")]:
+        r = rows[key]
+        assert r["status"] == "ok", r["reason"]
+        assert 0 < r["ms_step_p50"] <= r["ms_step_p90"] and r["gflops"] > 0 and r["peak_rss_mb"] > 10
+        assert 0 <= r["accuracy"] <= 1 and 1 <= r["mean_steps"] <= 6 and r["puzzles_per_s"] > 0
+        assert r["ms_puzzle_q_halt"] > 0 and r["ms_puzzle_fixed"] > 0
+    assert rows["onnx", "fp32"]["parity_max_abs_logits"] < 1e-2
+    curves = rows["pytorch", "fp32"]["extra"]["curves"]
+    assert len(curves["solved_after_step"]) == 6 and curves["halted_by_step"] == sorted(curves["halted_by_step"])
+    import importlib.util
+    if importlib.util.find_spec("coremltools"):
+        import sys
+        if sys.platform != "darwin":
+            assert rows["coreml", "fp32"]["status"] == "not run here" and "macOS" in rows["coreml", "fp32"]["reason"]
+    md = (tmp_path / "b" / "bench.md").read_text()
+    assert "| pytorch | fp32 | 1 | ok |" in md
+    assert (tmp_path / "b" / "bench.png").stat().st_size > 5000
+    # a second run reuses the bundles made from the same checkpoint
+    assert main(args) == 0
+    res = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert all(r["extra"].get("reused") for r in res["rows"] if r["target"] == "onnx")
+
+
+def test_bench_bad_arguments(tmp_path, capsys):
+    assert main(["bench", "--targets", "onnx,tensorrt"]) == 2
+    assert "--targets 'onnx,tensorrt': choose from" in capsys.readouterr().err
+    assert main(["bench", "--threads", "two"]) == 2
+    assert "--threads 'two'" in capsys.readouterr().err

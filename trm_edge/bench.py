@@ -1,0 +1,388 @@
+"""`trm-edge bench`: one row per target and precision, measured in one run, PyTorch eager fp32 first.
+
+For each row: export the bundle (or reuse one made from the same checkpoint), then measure it in a
+fresh process (so peak RSS is that row's alone, and only that backend's runtime is loaded):
+
+- ms per supervision step at batch 1 (p50, p90) and the GFLOP/s that is, also as a share of the
+  machine's GEMM peak measured in the same run (large fp32 matmul; int8 where torch offers it);
+- task accuracy (the task's checker) and mean steps with `q_halt` halting, puzzles/s at batch B
+  with compaction (halted rows leave the batch);
+- ms per puzzle at batch 1 with `q_halt` halting and with fixed `max_steps` steps;
+- the baseline row also records solved share and halting rate after every step (the curves plot).
+
+Results: a rich table, `bench.json` (schema `trm-edge-bench/1`: rows any runner can append to),
+`bench.md` and `bench.png`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = "trm-edge-bench/1"
+TARGETS = ("onnx", "executorch", "coreml", "tflite")
+PRECISIONS = {"onnx": ("fp32", "int8"), "executorch": ("fp32", "int8"), "coreml": ("fp32", "fp16", "int8"),
+              "tflite": ("fp32", "int8", "int8-weights")}
+
+
+@dataclass
+class Row:
+    target: str                  # "pytorch" for the eager baseline
+    precision: str
+    status: str                  # "ok" | "not run here" | "check failed" | "failed"
+    reason: str = ""
+    runner: str = "python"       # the native runner and device runs append rows with their own
+    device: str = ""
+    threads: int | None = None
+    batch: int = 1               # the throughput batch
+    bundle: str = ""
+    artifact_mb: float | None = None
+    export_s: float | None = None
+    parity_max_abs_logits: float | None = None
+    accuracy: float | None = None
+    mean_steps: float | None = None
+    ms_step_p50: float | None = None
+    ms_step_p90: float | None = None
+    ms_puzzle_q_halt: float | None = None
+    ms_puzzle_fixed: float | None = None
+    puzzles_per_s: float | None = None
+    peak_rss_mb: float | None = None
+    gflops: float | None = None
+    peak_fraction: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- the machine's limit
+
+def gemm_peak(threads: int, n: int = 2048, seconds: float = 1.5) -> dict:
+    """Best-of GFLOP/s of an n x n x n fp32 matmul (and int8 -> int32, GOP/s) with `threads` threads."""
+    import torch
+    torch.set_num_threads(threads)
+
+    def best(fn, ops):
+        fn()
+        rates, t_end = [], time.perf_counter() + seconds
+        while time.perf_counter() < t_end or len(rates) < 3:
+            t0 = time.perf_counter()
+            fn()
+            rates.append(ops / (time.perf_counter() - t0) / 1e9)
+        return max(rates)
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    res = {"n": n, "threads": threads, "fp32_gflops": best(lambda: a @ b, 2 * n ** 3)}
+    try:
+        ai = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        bi = torch.randint(-128, 127, (n, n), dtype=torch.int8)
+        res["int8_gops"] = best(lambda: torch._int_mm(ai, bi), 2 * n ** 3)
+    except (RuntimeError, AttributeError):
+        res["int8_gops"] = None
+    return res
+
+
+# --------------------------------------------------------------------------- one row, in a child
+
+def _open(kind: str, path: str, threads: int):
+    """(step, y_init, z_init, puzzle rows for ids, task, max_steps)."""
+    if kind == "pytorch":
+        from trm_edge.evaluate import _source
+        return _source(path, threads)
+    from trm_edge.runtime.bundle import Bundle
+    b = Bundle(path, threads=threads)
+    rows = b.puzzle_emb if b.config.get("puzzle_emb_ndim") else (lambda ids: None)
+    return b.step, b.y_init, b.z_init, rows, b.task, b.config["halt_max_steps"]
+
+
+def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
+            step_seconds: float = 2.0, latency_puzzles: int = 20, fixed_puzzles: int = 3,
+            accuracy: bool = True, curves: bool = False, threshold: float = 0.5) -> dict:
+    """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
+    from trm_edge.evaluate import checker_for
+    from trm_edge.runtime import solve
+    from trm_edge.runtime.loop import _broadcast_state
+
+    step, y0, z0, rows, task, S = _open(kind, path, threads)
+    n = len(puzzles)
+    pe = rows(np.zeros(n, np.int64))
+    one = lambda a, i: None if a is None else a[i:i + 1]
+    res = {}
+
+    # ms per step, batch 1
+    y = _broadcast_state(y0, 1, step.positions)
+    z = _broadcast_state(z0, 1, step.positions)
+    for _ in range(3):
+        step(puzzles[:1], one(pe, 0), y, z)
+    times, t_end = [], time.perf_counter() + step_seconds
+    while (time.perf_counter() < t_end or len(times) < 10) and len(times) < 1000:
+        t0 = time.perf_counter()
+        step(puzzles[:1], one(pe, 0), y, z)
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1e3
+    res.update(ms_step_p50=float(np.percentile(ms, 50)), ms_step_p90=float(np.percentile(ms, 90)), step_reps=len(ms))
+    res["gflops"] = flops / (res["ms_step_p50"] * 1e-3) / 1e9
+
+    # ms per puzzle at batch 1: q_halt halting, and fixed S steps
+    k = min(latency_puzzles, n)
+    t0 = time.perf_counter()
+    for i in range(k):
+        solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="q_halt", threshold=threshold)
+    res["ms_puzzle_q_halt"] = (time.perf_counter() - t0) / k * 1e3
+    k = min(fixed_puzzles, n)
+    t0 = time.perf_counter()
+    for i in range(k):
+        solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="fixed")
+    res["ms_puzzle_fixed"] = (time.perf_counter() - t0) / k * 1e3
+
+    # accuracy and throughput at batch B with compaction
+    if accuracy:
+        check = checker_for(task, np.full(puzzles.shape, -100))
+        preds, steps = np.zeros(puzzles.shape, np.int64), np.zeros(n, np.int64)
+        t0 = time.perf_counter()
+        for a in range(0, n, batch):
+            sol = solve(step, puzzles[a:a + batch], None if pe is None else pe[a:a + batch], y0, z0,
+                        max_steps=S, halting="q_halt", threshold=threshold)
+            preds[a:a + batch], steps[a:a + batch] = sol.predictions, sol.steps
+        res["puzzles_per_s"] = n / (time.perf_counter() - t0)
+        res["mean_steps"] = float(steps.mean())
+        if (task or {}).get("name") in ("sudoku", "maze"):
+            res["accuracy"] = float(check(puzzles, preds).mean())
+    if curves:   # solved share and halting rate after every step, from one recorded fixed run
+        solved, halted = np.zeros((S, n), bool), np.zeros((S, n), bool)
+        logit = float(np.log(threshold / (1 - threshold)))
+        for a in range(0, n, batch):
+            sol = solve(step, puzzles[a:a + batch], None if pe is None else pe[a:a + batch], y0, z0,
+                        max_steps=S, halting="fixed", record=True)
+            for r in sol.trace:
+                solved[r.step - 1, a:a + batch] = check(puzzles[a:a + batch], r.logits.argmax(-1))
+                halted[r.step - 1, a:a + batch] = r.q_halt > logit
+        halted = np.logical_or.accumulate(halted, axis=0)
+        res["curves"] = {"solved_after_step": solved.mean(1).tolist(), "halted_by_step": halted.mean(1).tolist(),
+                         "threshold": threshold}
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+def _in_child(*args, **kw) -> dict:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(measure, *args, **kw).result()
+
+
+# --------------------------------------------------------------------------- the run
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                   if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform(), "python": platform.python_version()}
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+    out = {}
+    for name in ("trm-edge", "torch", "onnxruntime", "executorch", "coremltools", "ai-edge-litert", "litert-torch",
+                 "numpy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def reusable(bundle: Path, model, target: str, precision: str) -> bool:
+    from trm_edge.export.bundle import _source_sha
+    from trm_edge.runtime.manifest import BundleError, read_manifest
+    try:
+        m = read_manifest(bundle)
+    except BundleError:
+        return False
+    sha = _source_sha(model.metadata.get("source"))
+    return (sha is not None and m.get("source_sha256") == sha and m["target"] == target
+            and m["precision"] == precision and m["trm_config"] == model.config.to_dict())
+
+
+def export_row(model, name: str, target: str, precision: str, bundles: Path, log) -> tuple[Row, Path | None]:
+    from trm_edge.errors import TRMEdgeError
+    from trm_edge.export.bundle import export_bundle
+    from trm_edge.runtime.manifest import read_manifest, size_of
+    row = Row(target, precision, "ok")
+    path = bundles / f"{name}-{target}-{precision}"
+    t0 = time.perf_counter()
+    if reusable(path, model, target, precision):
+        manifest = read_manifest(path)
+        row.extra["reused"] = True
+    else:
+        try:
+            _, manifest = export_bundle(model, target, path, precision, log=log)
+        except TRMEdgeError as e:
+            row.status = "check failed" if "parity failed" in str(e) or "verification" in str(e) else "failed"
+            row.reason = str(e)
+            return row, None
+        row.export_s = time.perf_counter() - t0
+    row.bundle = str(path)
+    row.artifact_mb = size_of(path / manifest["model_file"]) / 2**20
+    parity = manifest.get("parity") or {}
+    if not parity.get("ran", False):
+        row.status, row.reason = "not run here", parity.get("reason", "the runtime is not available here")
+        return row, None
+    row.parity_max_abs_logits = parity["max_abs_diff"]["logits"]
+    return row, path
+
+
+def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batch: int = 64,
+          threads=(2,), out="bench", bundles="bundles", curves: bool = True, accuracy: bool = True,
+          step_seconds: float = 2.0, progress: bool = True, log=print) -> dict:
+    import warnings
+
+    import torch
+
+    from trm_edge.checkpoint import load_checkpoint
+    from trm_edge.export.parity import sample_puzzles
+    from trm_edge.model import flops_per_step
+
+    model = load_checkpoint(model_path)
+    c = model.config
+    name = Path(model_path).stem
+    task = model.metadata.get("task")
+    tokens = sample_puzzles(task, c.seq_len, c.vocab_size, puzzles, seed=3).astype(np.int64)
+    flops = flops_per_step(c, 1)
+    out, bundles = Path(out), Path(bundles)
+    wanted = [(t, p) for t in targets for p in PRECISIONS[t] if precisions is None or p in precisions]
+
+    from rich.progress import Progress
+    res = {"schema": SCHEMA, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "versions": versions(),
+           "model": {"path": str(model_path), "parameters": sum(p.numel() for p in model.parameters()),
+                     "gflop_per_step": flops / 1e9, "task": task, "trm_config": c.to_dict()},
+           "settings": {"puzzles": puzzles, "batch": batch, "threads": list(threads)},
+           "peak": {}, "rows": []}
+    with Progress(disable=not progress, transient=True) as bar:
+        job = bar.add_task("bench", total=len(threads) * (1 + len(wanted)) + len(wanted) + len(threads))
+        for th in threads:
+            bar.update(job, description=f"GEMM peak, {th} threads")
+            res["peak"][str(th)] = peak = _gemm_in_child(th)
+            bar.advance(job)
+        exported = []
+        for t, p in wanted:
+            bar.update(job, description=f"export {t} {p}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exported.append(export_row(model, name, t, p, bundles, log=lambda *a: None))
+            bar.advance(job)
+        torch.set_num_threads(max(threads))
+        for th in threads:
+            peak = res["peak"][str(th)]
+            runs = [(Row("pytorch", "fp32", "ok", extra={"baseline": True}), str(model_path), "pytorch")]
+            runs += [(Row(**{**asdict(r), "extra": dict(r.extra)}), str(path), "bundle") for r, path in exported]
+            for row, path, kind in runs:
+                row.threads, row.batch = th, batch
+                bar.update(job, description=f"measure {row.target} {row.precision}, {th} threads")
+                if row.status == "ok":
+                    try:
+                        m = _in_child(kind, path, tokens, batch, th, flops, step_seconds=step_seconds,
+                                      accuracy=accuracy, curves=curves and kind == "pytorch")
+                    except Exception as e:   # a runtime that crashes or refuses: the row says so
+                        row.status, row.reason = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                    else:
+                        if "curves" in m:
+                            row.extra["curves"] = m.pop("curves")
+                        row.extra["step_reps"] = m.pop("step_reps")
+                        for k, v in m.items():
+                            setattr(row, k, v)
+                        ref = peak["int8_gops"] if "int8" in row.precision and peak.get("int8_gops") else peak["fp32_gflops"]
+                        row.peak_fraction = row.gflops / ref
+                        if kind == "pytorch":
+                            row.artifact_mb = Path(model_path).stat().st_size / 2**20
+                res["rows"].append(asdict(row))
+                bar.advance(job)
+    write(res, out)
+    return res
+
+
+def _gemm_in_child(threads: int) -> dict:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(gemm_peak, threads).result()
+
+
+# --------------------------------------------------------------------------- reports
+
+COLUMNS = [  # (header, key, format)
+    ("target", "target", "{}"), ("precision", "precision", "{}"), ("threads", "threads", "{}"),
+    ("status", "status", "{}"), ("MB", "artifact_mb", "{:.2f}"), ("parity", "parity_max_abs_logits", "{:.1e}"),
+    ("solved", "accuracy", "{:.1%}"), ("steps", "mean_steps", "{:.2f}"), ("ms/step p50", "ms_step_p50", "{:.2f}"),
+    ("p90", "ms_step_p90", "{:.2f}"), ("ms/puzzle q_halt", "ms_puzzle_q_halt", "{:.1f}"),
+    ("ms/puzzle fixed", "ms_puzzle_fixed", "{:.1f}"), ("puzzles/s", "puzzles_per_s", "{:.1f}"),
+    ("RSS MB", "peak_rss_mb", "{:.0f}"), ("GFLOP/s", "gflops", "{:.1f}"), ("of peak", "peak_fraction", "{:.0%}"),
+]
+
+
+def cells(row: dict) -> list[str]:
+    out = []
+    for _, key, fmt in COLUMNS:
+        v = row.get(key)
+        out.append("" if v is None else fmt.format(v))
+    return out
+
+
+def markdown(res: dict) -> str:
+    m, pk = res["model"], res["peak"]
+    lines = [f"# trm-edge bench, {res['date']}", "",
+             f"Model `{m['path']}`: {m['parameters']:,} parameters, {m['gflop_per_step']:.2f} GFLOP per supervision "
+             f"step (batch 1). {res['settings']['puzzles']} puzzles, throughput batch {res['settings']['batch']}.",
+             f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores. GEMM peak: " + "; ".join(
+                 f"{t} threads fp32 {p['fp32_gflops']:.0f} GFLOP/s" + (f", int8 {p['int8_gops']:.0f} GOP/s"
+                                                                      if p.get("int8_gops") else "")
+                 for t, p in pk.items()), "",
+             "| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in res["rows"]:
+        lines.append("| " + " | ".join(cells(r)) + " |")
+    notes = [f"- {r['target']} {r['precision']}: {r['reason']}" for r in res["rows"] if r["reason"]]
+    if notes:
+        lines += ["", *sorted(set(notes))]
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for r in res["rows"]:
+        if r["ms_puzzle_q_halt"] is None or r["accuracy"] is None:
+            continue
+        a.scatter(r["ms_puzzle_q_halt"], 100 * r["accuracy"], s=40)
+        a.annotate(f"{r['target']} {r['precision']} ({r['threads']}t)", (r["ms_puzzle_q_halt"], 100 * r["accuracy"]),
+                   fontsize=7, xytext=(3, 3), textcoords="offset points")
+    a.set_xscale("log")
+    a.set(xlabel="ms per puzzle, batch 1, q_halt halting", ylabel="solved %", title="latency vs accuracy")
+    base = next((r for r in res["rows"] if r["extra"].get("curves")), None)
+    if base:
+        cv = base["extra"]["curves"]
+        x = np.arange(1, len(cv["solved_after_step"]) + 1)
+        b.plot(x, cv["solved_after_step"], "o-", label="solved after step k (fixed)")
+        b.plot(x, cv["halted_by_step"], "s--", label=f"halted by step k (q_halt > {cv['threshold']})")
+        b.set(xlabel="supervision step", ylabel="share of puzzles", title="PyTorch fp32: accuracy and halting",
+              ylim=(0, 1.02))
+        b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+    plt.close(fig)
+
+
+def write(res: dict, out: Path) -> None:
+    """bench.json, bench.md, bench.png, each written atomically."""
+    from trm_edge.checkpoint import atomic_write
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "bench.json", lambda p: Path(p).write_text(json.dumps(res, indent=1)))
+    atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(res)))
+    if any(r["accuracy"] is not None or r["extra"].get("curves") for r in res["rows"]):
+        atomic_write(out / "bench.png", lambda p: plot(res, Path(p)))
