@@ -46,6 +46,19 @@ def test_bench_end_to_end(tiny_sudoku_model, tmp_path, capsys):
     assert all(r["extra"].get("reused") for r in res["rows"] if r["target"] == "onnx")
 
 
+def test_bench_latency_only(tiny_sudoku_model, tmp_path):
+    """Random weights of a published size: latency at batch 1 and B, no accuracy, no curves."""
+    ckpt = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors")
+    assert main(["bench", "--model", str(ckpt), "--targets", "onnx", "--quantize", "fp32", "--no-accuracy",
+                 "--batch", "8", "--threads", "1", "--step-seconds", "0.1", "--min-reps", "3",
+                 "--out", str(tmp_path / "b"), "--bundles", str(tmp_path / "bundles")]) == 0
+    res = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert [(r["target"], r["status"]) for r in res["rows"]] == [("pytorch", "ok"), ("onnx", "ok")]
+    for r in res["rows"]:
+        assert r["ms_step_batch_p50"] > 0 and r["gflops_batch"] > 0 and r["accuracy"] is None
+    assert not (tmp_path / "b" / "bench.png").exists()
+
+
 def test_bench_bad_arguments(tmp_path, capsys):
     assert main(["bench", "--targets", "onnx,tensorrt"]) == 2
     assert "--targets 'onnx,tensorrt': choose from" in capsys.readouterr().err

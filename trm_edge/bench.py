@@ -51,6 +51,8 @@ class Row:
     mean_steps: float | None = None
     ms_step_p50: float | None = None
     ms_step_p90: float | None = None
+    ms_step_batch_p50: float | None = None     # one step over `batch` rows
+    gflops_batch: float | None = None
     ms_puzzle_q_halt: float | None = None
     ms_puzzle_fixed: float | None = None
     puzzles_per_s: float | None = None
@@ -102,7 +104,8 @@ def _open(kind: str, path: str, threads: int):
 
 def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
             step_seconds: float = 2.0, latency_puzzles: int = 20, fixed_puzzles: int = 3,
-            accuracy: bool = True, curves: bool = False, threshold: float = 0.5) -> dict:
+            accuracy: bool = True, curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
+            latency_only: bool = False) -> dict:
     """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
     from trm_edge.evaluate import checker_for
     from trm_edge.runtime import solve
@@ -114,19 +117,29 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
     one = lambda a, i: None if a is None else a[i:i + 1]
     res = {}
 
-    # ms per step, batch 1
-    y = _broadcast_state(y0, 1, step.positions)
-    z = _broadcast_state(z0, 1, step.positions)
-    for _ in range(3):
-        step(puzzles[:1], one(pe, 0), y, z)
-    times, t_end = [], time.perf_counter() + step_seconds
-    while (time.perf_counter() < t_end or len(times) < 10) and len(times) < 1000:
-        t0 = time.perf_counter()
-        step(puzzles[:1], one(pe, 0), y, z)
-        times.append(time.perf_counter() - t0)
-    ms = np.array(times) * 1e3
+    def time_step(rows: int) -> np.ndarray:
+        idx = np.arange(rows) % n
+        tok, emb = puzzles[idx], None if pe is None else pe[idx]
+        y, z = _broadcast_state(y0, rows, step.positions), _broadcast_state(z0, rows, step.positions)
+        for _ in range(2):
+            step(tok, emb, y, z)
+        times, t_end = [], time.perf_counter() + step_seconds
+        while (time.perf_counter() < t_end or len(times) < min_reps) and len(times) < 1000:
+            t0 = time.perf_counter()
+            step(tok, emb, y, z)
+            times.append(time.perf_counter() - t0)
+        return np.array(times) * 1e3
+
+    ms = time_step(1)
     res.update(ms_step_p50=float(np.percentile(ms, 50)), ms_step_p90=float(np.percentile(ms, 90)), step_reps=len(ms))
     res["gflops"] = flops / (res["ms_step_p50"] * 1e-3) / 1e9
+    if batch > 1:
+        ms = time_step(batch)
+        res["ms_step_batch_p50"] = float(np.percentile(ms, 50))
+        res["gflops_batch"] = flops * batch / (res["ms_step_batch_p50"] * 1e-3) / 1e9
+    if latency_only:
+        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return res
 
     # ms per puzzle at batch 1: q_halt halting, and fixed S steps
     k = min(latency_puzzles, n)
@@ -240,7 +253,8 @@ def export_row(model, name: str, target: str, precision: str, bundles: Path, log
 
 def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batch: int = 64,
           threads=(2,), out="bench", bundles="bundles", curves: bool = True, accuracy: bool = True,
-          step_seconds: float = 2.0, progress: bool = True, log=print) -> dict:
+          step_seconds: float = 2.0, min_reps: int = 10, progress: bool = True, log=print) -> dict:
+    """accuracy=False: latency only (steps at batch 1 and B; for random-weight models of published sizes)."""
     import warnings
 
     import torch
@@ -262,7 +276,7 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
     res = {"schema": SCHEMA, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "versions": versions(),
            "model": {"path": str(model_path), "parameters": sum(p.numel() for p in model.parameters()),
                      "gflop_per_step": flops / 1e9, "task": task, "trm_config": c.to_dict()},
-           "settings": {"puzzles": puzzles, "batch": batch, "threads": list(threads)},
+           "settings": {"puzzles": puzzles, "batch": batch, "threads": list(threads), "latency_only": not accuracy},
            "peak": {}, "rows": []}
     with Progress(disable=not progress, transient=True) as bar:
         job = bar.add_task("bench", total=len(threads) * (1 + len(wanted)) + len(wanted) + len(threads))
@@ -288,7 +302,8 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
                 if row.status == "ok":
                     try:
                         m = _in_child(kind, path, tokens, batch, th, flops, step_seconds=step_seconds,
-                                      accuracy=accuracy, curves=curves and kind == "pytorch")
+                                      min_reps=min_reps, latency_only=not accuracy,
+                                      curves=curves and accuracy and kind == "pytorch")
                     except Exception as e:   # a runtime that crashes or refuses: the row says so
                         row.status, row.reason = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
                     else:
@@ -318,9 +333,10 @@ COLUMNS = [  # (header, key, format)
     ("target", "target", "{}"), ("precision", "precision", "{}"), ("threads", "threads", "{}"),
     ("status", "status", "{}"), ("MB", "artifact_mb", "{:.2f}"), ("parity", "parity_max_abs_logits", "{:.1e}"),
     ("solved", "accuracy", "{:.1%}"), ("steps", "mean_steps", "{:.2f}"), ("ms/step p50", "ms_step_p50", "{:.2f}"),
-    ("p90", "ms_step_p90", "{:.2f}"), ("ms/puzzle q_halt", "ms_puzzle_q_halt", "{:.1f}"),
+    ("p90", "ms_step_p90", "{:.2f}"), ("ms/step @B", "ms_step_batch_p50", "{:.1f}"), ("ms/puzzle q_halt", "ms_puzzle_q_halt", "{:.1f}"),
     ("ms/puzzle fixed", "ms_puzzle_fixed", "{:.1f}"), ("puzzles/s", "puzzles_per_s", "{:.1f}"),
     ("RSS MB", "peak_rss_mb", "{:.0f}"), ("GFLOP/s", "gflops", "{:.1f}"), ("of peak", "peak_fraction", "{:.0%}"),
+    ("GFLOP/s @B", "gflops_batch", "{:.1f}"),
 ]
 
 

@@ -311,7 +311,8 @@ def _csv(value: str, allowed, what: str) -> tuple:
               help="record solved/halted share after every step on the baseline (a fixed-steps run)")
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True, help="off: latency only (random weights)")
 @click.option("--step-seconds", default=2.0, show_default=True, help="time spent timing single steps per row")
-def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds):
+@click.option("--min-reps", default=10, show_default=True, type=click.IntRange(min=1), help="timed steps at least")
+def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds, min_reps):
     """One table across every target and precision: latency, accuracy, halting, memory, GFLOP/s."""
     from rich.console import Console
     from rich.table import Table
@@ -330,7 +331,7 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
         raise TRMEdgeError(f"--threads {threads!r}: give positive integers separated by commas, e.g. 1,2") from None
     out = Path(out or f"bench/{path.stem}")
     res = b.bench(path, tg, pr, puzzles, batch, th, out, bundles, curves=curves, accuracy=accuracy,
-                  step_seconds=step_seconds)
+                  step_seconds=step_seconds, min_reps=min_reps)
     t = Table(title=f"{path.name}: {res['model']['gflop_per_step']:.2f} GFLOP/step, {puzzles} puzzles, batch {batch}")
     for h, _, _ in b.COLUMNS:
         t.add_column(h, overflow="fold")
