@@ -303,7 +303,7 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
                     try:
                         m = _in_child(kind, path, tokens, batch, th, flops, step_seconds=step_seconds,
                                       min_reps=min_reps, latency_only=not accuracy,
-                                      curves=curves and accuracy and kind == "pytorch")
+                                      curves=curves and accuracy and kind == "pytorch" and th == threads[0])
                     except Exception as e:   # a runtime that crashes or refuses: the row says so
                         row.status, row.reason = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
                     else:
