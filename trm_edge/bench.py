@@ -105,7 +105,7 @@ def _open(kind: str, path: str, threads: int):
 def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
             step_seconds: float = 2.0, latency_puzzles: int = 20, fixed_puzzles: int = 3,
             accuracy: bool = True, curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
-            latency_only: bool = False) -> dict:
+            latency_only: bool = False, curve_puzzles: int = 200) -> dict:
     """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
     from trm_edge.evaluate import checker_for
     from trm_edge.runtime import solve
@@ -167,17 +167,19 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
         if (task or {}).get("name") in ("sudoku", "maze"):
             res["accuracy"] = float(check(puzzles, preds).mean())
     if curves:   # solved share and halting rate after every step, from one recorded fixed run
+        n = min(n, curve_puzzles)
         solved, halted = np.zeros((S, n), bool), np.zeros((S, n), bool)
         logit = float(np.log(threshold / (1 - threshold)))
         for a in range(0, n, batch):
-            sol = solve(step, puzzles[a:a + batch], None if pe is None else pe[a:a + batch], y0, z0,
+            b = min(a + batch, n)
+            sol = solve(step, puzzles[a:b], None if pe is None else pe[a:b], y0, z0,
                         max_steps=S, halting="fixed", record=True)
             for r in sol.trace:
-                solved[r.step - 1, a:a + batch] = check(puzzles[a:a + batch], r.logits.argmax(-1))
-                halted[r.step - 1, a:a + batch] = r.q_halt > logit
+                solved[r.step - 1, a:b] = check(puzzles[a:b], r.logits.argmax(-1))
+                halted[r.step - 1, a:b] = r.q_halt > logit
         halted = np.logical_or.accumulate(halted, axis=0)
         res["curves"] = {"solved_after_step": solved.mean(1).tolist(), "halted_by_step": halted.mean(1).tolist(),
-                         "threshold": threshold}
+                         "threshold": threshold, "puzzles": n}
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return res
 
