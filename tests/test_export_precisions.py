@@ -30,7 +30,12 @@ def test_every_precision_exports_and_runs(tiny_sudoku_checkpoint, tmp_path, targ
     path, manifest = export_bundle(tiny_sudoku_checkpoint, target, out / "b", precision, log=lambda *a: None)
     on_disk = json.loads((path / "manifest.json").read_text())
     assert on_disk["target"] == target and on_disk["precision"] == precision
-    assert set(on_disk["files"]) == {manifest["model_file"], "init.npz"}
+    assert set(on_disk["files"]) == {manifest["model_file"], "init.npz", "init.bin"}
+    raw = np.fromfile(path / "init.bin", dtype="<f4")       # native readers' copy of init.npz
+    with np.load(path / "init.npz") as init:
+        for a in on_disk["init_bin"]["arrays"]:
+            start = a["offset"] // 4
+            np.testing.assert_array_equal(raw[start:start + int(np.prod(a["shape"]))].reshape(a["shape"]), init[a["name"]])
     assert [p.name for p in out.iterdir()] == ["b"]               # nothing staged is left behind
     parity = manifest["parity"]
     if target == "coreml" and sys.platform != "darwin":

@@ -15,7 +15,7 @@ import torch
 import trm_edge
 from trm_edge.errors import TRMEdgeError
 from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity, sample_puzzles
-from trm_edge.runtime.manifest import FORMAT_VERSION, INIT, TARGETS, record_files, size_of, step_io, write_manifest
+from trm_edge.runtime.manifest import FORMAT_VERSION, INIT, INIT_BIN, TARGETS, record_files, size_of, step_io, write_manifest
 from trm_edge.step import make_step
 
 MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship in a bundle
@@ -39,6 +39,19 @@ def _stage_error(target: str, stage: str, e: Exception) -> ExportError:
     first = (str(e).strip().splitlines() or [""])[0][:300]
     return ExportError(f"{target} {stage} failed: {type(e).__name__}: {first} "
                        f"(set TRM_EDGE_DEBUG=1 for the full traceback)")
+
+
+def write_init_bin(stage: Path, arrays: dict) -> dict:
+    """init.npz's arrays again as one raw little-endian float32 file, and where each one starts:
+    what a native runner reads without a zip or .npy parser."""
+    layout, offset = [], 0
+    with open(stage / INIT_BIN, "wb") as f:
+        for name, a in arrays.items():
+            a = np.ascontiguousarray(a, dtype="<f4")
+            f.write(a.tobytes())
+            layout.append({"name": name, "shape": list(a.shape), "offset": offset})
+            offset += a.nbytes
+    return {"file": INIT_BIN, "dtype": "float32", "byte_order": "little", "arrays": layout}
 
 
 def _source_sha(source) -> str | None:
@@ -105,6 +118,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         if c.puzzle_emb_ndim and c.num_puzzle_identifiers <= MAX_SHIPPED_TABLE_ROWS:
             init["puzzle_emb_table"] = model.puzzle_emb.detach().numpy().astype(np.float32)
         np.savez(stage / INIT, **init)
+        init_bin = write_init_bin(stage, init)
 
         inputs, outputs = step_io(c.to_dict(), mod.TOKEN_DTYPE, batch)
         manifest = {
@@ -113,6 +127,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             "task": task_encoding(model.metadata.get("task"), c), "inputs": inputs, "outputs": outputs,
             "io_names": mod.io_names(step) if hasattr(mod, "io_names") else {t["name"]: t["name"] for t in inputs + outputs},
             "halting": {"policy": "q_halt", "max_steps": c.halt_max_steps, "threshold": threshold},
+            "init_bin": init_bin,
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),
                       **mod.versions()},

@@ -25,6 +25,7 @@ from trm_edge.errors import TRMEdgeError
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INIT = "init.npz"
+INIT_BIN = "init.bin"     # the same arrays, raw little-endian float32, for native readers (see manifest "init_bin")
 TARGETS = ("onnx", "executorch", "coreml", "tflite")
 
 
