@@ -330,6 +330,8 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
     except (ValueError, AssertionError):
         raise TRMEdgeError(f"--threads {threads!r}: give positive integers separated by commas, e.g. 1,2") from None
     out = Path(out or f"bench/{path.stem}")
+    import logging
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     res = b.bench(path, tg, pr, puzzles, batch, th, out, bundles, curves=curves, accuracy=accuracy,
                   step_seconds=step_seconds, min_reps=min_reps)
     t = Table(title=f"{path.name}: {res['model']['gflop_per_step']:.2f} GFLOP/step, {puzzles} puzzles, batch {batch}")
