@@ -109,7 +109,7 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
     """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
     from trm_edge.evaluate import checker_for
     from trm_edge.runtime import solve
-    from trm_edge.runtime.loop import _broadcast_state
+    from trm_edge.runtime.loop import _broadcast_state, _run
 
     step, y0, z0, rows, task, S = _open(kind, path, threads)
     n = len(puzzles)
@@ -122,11 +122,11 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
         tok, emb = puzzles[idx], None if pe is None else pe[idx]
         y, z = _broadcast_state(y0, rows, step.positions), _broadcast_state(z0, rows, step.positions)
         for _ in range(2):
-            step(tok, emb, y, z)
+            _run(step, tok, emb, y, z)
         times, t_end = [], time.perf_counter() + step_seconds
         while (time.perf_counter() < t_end or len(times) < min_reps) and len(times) < 1000:
             t0 = time.perf_counter()
-            step(tok, emb, y, z)
+            _run(step, tok, emb, y, z)          # a fixed-batch model takes `rows` in chunks
             times.append(time.perf_counter() - t0)
         return np.array(times) * 1e3
 
@@ -138,7 +138,7 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
         res["ms_step_batch_p50"] = float(np.percentile(ms, 50))
         res["gflops_batch"] = flops * batch / (res["ms_step_batch_p50"] * 1e-3) / 1e9
     if latency_only:
-        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        res["peak_rss_mb"] = peak_rss_mb()
         return res
 
     # ms per puzzle at batch 1: q_halt halting, and fixed S steps
@@ -180,8 +180,21 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
         halted = np.logical_or.accumulate(halted, axis=0)
         res["curves"] = {"solved_after_step": solved.mean(1).tolist(), "halted_by_step": halted.mean(1).tolist(),
                          "threshold": threshold, "puzzles": n}
-    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_mb"] = peak_rss_mb()
     return res
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM restarts at exec; ru_maxrss on Linux keeps the
+    forking parent's (so a spawned child would report the parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if platform.system() == "Darwin" else rss / 1024
 
 
 def _in_child(*args, **kw) -> dict:

@@ -22,8 +22,10 @@ class ExecuTorchStep(ManifestStep):
             raise load_error("ExecuTorch", model_file, e) from None
         import torch   # the runtime already loaded it; tensors cross the boundary as torch tensors
         self._torch = torch
-        if threads:
+        if threads:   # XNNPACK runs on ExecuTorch's own threadpool, not torch's
             torch.set_num_threads(threads)
+            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+            _unsafe_reset_threadpool(threads)
         self.read_manifest(manifest)
 
     def __call__(self, tokens, puzzle_emb, y, z):

@@ -1,0 +1,82 @@
+#include "init_bin.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace trm {
+namespace {
+
+float little_endian_float(const unsigned char* p) {
+  const uint32_t bits = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+int64_t elements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+}  // namespace
+
+bool read_init_bin(const Manifest& m, InitState* out, std::string* error) {
+  if (m.init_file.empty()) {
+    *error = m.dir + ": the manifest has no init_bin (bundles exported before native runners carry only "
+             "init.npz); re-export the bundle";
+    return false;
+  }
+  const std::string path = (std::filesystem::path(m.dir) / m.init_file).string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = m.dir + ": " + m.init_file + " is missing or unreadable; copy the whole bundle";
+    return false;
+  }
+  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  const int64_t D = m.hidden_size, N = m.positions();
+  InitState s;
+  auto take = [&](const char* name, std::vector<float>* dst, bool required) -> bool {
+    const InitArray* a = m.init_array(name);
+    if (!a) {
+      if (required) *error = m.dir + ": init_bin lists no " + name + "; re-export the bundle";
+      return !required;
+    }
+    const bool state = std::string(name) != "puzzle_emb_table";
+    const bool shape_ok = state ? (a->shape == std::vector<int64_t>{D} || a->shape == std::vector<int64_t>{N, D})
+                                : (a->shape.size() == 2 && a->shape[1] == m.puzzle_emb_ndim && a->shape[0] >= 1);
+    if (!shape_ok) {
+      *error = m.dir + ": init_bin " + name + " has shape " + shape_text(a->shape) + ", trm_config gives " +
+               (state ? shape_text({D}) : "[rows, " + std::to_string(m.puzzle_emb_ndim) + "]");
+      return false;
+    }
+    const uint64_t n = static_cast<uint64_t>(elements(a->shape));
+    if (a->offset > bytes.size() || n * 4 > bytes.size() - a->offset) {
+      *error = m.dir + ": " + m.init_file + " is too short for " + name + " (" + std::to_string(bytes.size()) +
+               " bytes); re-export or re-copy it";
+      return false;
+    }
+    dst->resize(n);
+    for (uint64_t i = 0; i < n; ++i) (*dst)[i] = little_endian_float(&bytes[a->offset + 4 * i]);
+    if (!state) s.table_rows = a->shape[0];
+    return true;
+  };
+  if (!take("y_init", &s.y_init, true) || !take("z_init", &s.z_init, true)) return false;
+  if (m.puzzle_emb_ndim > 0 && !take("puzzle_emb_table", &s.puzzle_table, false)) return false;
+  *out = std::move(s);
+  return true;
+}
+
+std::vector<float> broadcast_state(const std::vector<float>& init, int64_t positions, int64_t hidden) {
+  if (static_cast<int64_t>(init.size()) == positions * hidden) return init;
+  std::vector<float> state(static_cast<size_t>(positions * hidden));
+  for (int64_t p = 0; p < positions; ++p) std::copy(init.begin(), init.end(), state.begin() + p * hidden);
+  return state;
+}
+
+}  // namespace trm
+

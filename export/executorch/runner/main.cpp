@@ -1,0 +1,239 @@
+// trm-runner: solve puzzles with an ExecuTorch bundle, natively. Every failure is one line on
+// stderr and exit code 2; nothing is thrown out of main.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench.h"
+#include "puzzle.h"
+#include "trm_runner.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: trm-runner BUNDLE (--puzzle STR | --tokens 0,3,1,... | --puzzle-file F) [options]\n"
+    "\n"
+    "Solves puzzles with an ExecuTorch bundle (a folder from `trm-edge export --target executorch`).\n"
+    "\n"
+    "  --puzzle STR        a puzzle in the task's text form (sudoku: 81 digits, 0 or . blank); repeatable\n"
+    "  --tokens LIST       a puzzle as comma-separated tokens; repeatable\n"
+    "  --puzzle-file F     one puzzle per line: a token list (with commas) or the task's text form\n"
+    "  --halting POLICY    q_halt (stop once sigmoid(q_halt) > threshold) or fixed (all max steps);\n"
+    "                      default: the manifest's\n"
+    "  --threshold T       q_halt threshold, 0 < T < 1 (default: the manifest's)\n"
+    "  --max-steps N       supervision steps at most (default: the manifest's)\n"
+    "  --puzzle-id N       row of the bundle's puzzle-embedding table (default 0, the blank id)\n"
+    "  --threads N         ExecuTorch thread pool size (default: one per performance core)\n"
+    "  --json              one JSON line per puzzle: {\"answer\": [...], \"steps\": n, \"q_halt\": [...]}\n"
+    "  --bench N           time N steps at batch 1 (after 2 warm-up steps) and the puzzles given;\n"
+    "                      prints one JSON line in trm-edge bench's row schema\n"
+    "  --no-verify         skip the sha256 check of the bundle's files\n"
+    "\n"
+    "Exit codes: 0 solved, 2 bad bundle, puzzle or arguments (one line on stderr).\n";
+
+struct Args {
+  std::string bundle;
+  std::vector<std::string> puzzles, token_lists, puzzle_files;
+  trm::SolveOptions solve;
+  int threads = 0;
+  int bench_steps = 0;
+  bool json = false;
+  bool verify = true;
+  bool help = false;
+};
+
+bool to_int(const std::string& s, long long lo, long long hi, long long* out) {
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool to_double(const std::string& s, double* out) {
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno == ERANGE) return false;
+  *out = v;
+  return true;
+}
+
+bool parse_args(int argc, char** argv, Args* a, std::string* error) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string* v) {
+      if (i + 1 >= argc) {
+        *error = arg + " needs a value";
+        return false;
+      }
+      *v = argv[++i];
+      return true;
+    };
+    std::string v;
+    long long n = 0;
+    if (arg == "-h" || arg == "--help") {
+      a->help = true;
+    } else if (arg == "--json") {
+      a->json = true;
+    } else if (arg == "--no-verify") {
+      a->verify = false;
+    } else if (arg == "--puzzle") {
+      if (!value(&v)) return false;
+      a->puzzles.push_back(v);
+    } else if (arg == "--tokens") {
+      if (!value(&v)) return false;
+      a->token_lists.push_back(v);
+    } else if (arg == "--puzzle-file") {
+      if (!value(&v)) return false;
+      a->puzzle_files.push_back(v);
+    } else if (arg == "--halting") {
+      trm::Halting h;
+      if (!value(&v)) return false;
+      if (!trm::parse_halting(v, &h)) {
+        *error = "--halting is q_halt or fixed, got '" + v + "'";
+        return false;
+      }
+      a->solve.halting = h;
+    } else if (arg == "--threshold") {
+      double t = 0;
+      if (!value(&v)) return false;
+      if (!to_double(v, &t) || !(t > 0.0 && t < 1.0)) {
+        *error = "--threshold is a probability strictly between 0 and 1, got '" + v + "'";
+        return false;
+      }
+      a->solve.threshold = t;
+    } else if (arg == "--max-steps" || arg == "--puzzle-id" || arg == "--threads" || arg == "--bench") {
+      if (!value(&v)) return false;
+      const long long lo = arg == "--puzzle-id" ? 0 : 1;
+      if (!to_int(v, lo, 1 << 30, &n)) {
+        *error = arg + " takes an integer >= " + std::to_string(lo) + ", got '" + v + "'";
+        return false;
+      }
+      if (arg == "--max-steps") a->solve.max_steps = static_cast<int>(n);
+      if (arg == "--puzzle-id") a->solve.puzzle_id = n;
+      if (arg == "--threads") a->threads = static_cast<int>(n);
+      if (arg == "--bench") a->bench_steps = static_cast<int>(n);
+    } else if (!arg.empty() && arg[0] == '-') {
+      *error = "unknown option " + arg + " (see --help)";
+      return false;
+    } else if (a->bundle.empty()) {
+      a->bundle = arg;
+    } else {
+      *error = "one bundle at a time: got '" + a->bundle + "' and '" + arg + "'";
+      return false;
+    }
+  }
+  if (a->help) return true;
+  if (a->bundle.empty()) {
+    *error = "no bundle given; usage: trm-runner BUNDLE (--puzzle STR | --tokens LIST | --puzzle-file F) (see --help)";
+    return false;
+  }
+  if (a->puzzles.empty() && a->token_lists.empty() && a->puzzle_files.empty() && a->bench_steps == 0) {
+    *error = "no puzzle given: use --puzzle STR, --tokens LIST or --puzzle-file F (see --help)";
+    return false;
+  }
+  return true;
+}
+
+bool gather_puzzles(const Args& a, const trm::Manifest& m, std::vector<std::vector<int64_t>>* out,
+                    std::string* error) {
+  for (const auto& p : a.puzzles) {
+    std::vector<int64_t> t;
+    if (!trm::encode_puzzle(p, m, &t, error)) return false;
+    out->push_back(std::move(t));
+  }
+  for (const auto& list : a.token_lists) {
+    std::vector<int64_t> t;
+    if (!trm::parse_tokens(list, &t, error) || !trm::check_tokens(t, m, error)) {
+      *error = "--tokens: " + *error;
+      return false;
+    }
+    out->push_back(std::move(t));
+  }
+  for (const auto& f : a.puzzle_files) {
+    if (!trm::read_puzzle_file(f, m, out, error)) return false;
+  }
+  return true;
+}
+
+void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, size_t index, size_t count) {
+  if (json) {
+    nlohmann::ordered_json j;
+    j["answer"] = s.answer;
+    j["steps"] = s.steps;
+    j["q_halt"] = s.q_halt;
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  if (count > 1) std::printf("%spuzzle %zu/%zu\n", index ? "\n" : "", index + 1, count);
+  std::string answer = trm::render_answer(s.answer, m);
+  if (answer.empty()) {
+    for (size_t i = 0; i < s.answer.size(); ++i) answer += (i ? "," : "") + std::to_string(s.answer[i]);
+  }
+  std::printf("answer  %s\nsteps   %d\nq_halt ", answer.c_str(), s.steps);
+  for (float q : s.q_halt) std::printf(" %.6f", q);
+  std::printf("\n");
+}
+
+int fail(std::string message) {
+  for (char& c : message) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  std::fprintf(stderr, "trm-runner: %s\n", message.c_str());
+  return 2;
+}
+
+int run(int argc, char** argv) {
+  Args args;
+  std::string error;
+  if (!parse_args(argc, argv, &args, &error)) return fail(error);
+  if (args.help) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  trm::TrmRunner::Options options;
+  options.verify = args.verify;
+  options.threads = args.threads;
+  auto runner = trm::TrmRunner::open(args.bundle, options, &error);
+  if (!runner) return fail(error);
+  std::vector<std::vector<int64_t>> puzzles;
+  if (!gather_puzzles(args, runner->manifest(), &puzzles, &error)) return fail(error);
+
+  if (args.bench_steps > 0) {
+    trm::BenchSettings settings;
+    settings.step_reps = args.bench_steps;
+    settings.bundle = args.bundle;
+    std::string line;
+    if (!trm::bench(*runner, puzzles, args.solve, settings, &line, &error)) return fail(error);
+    std::printf("%s\n", line.c_str());
+    return 0;
+  }
+  for (size_t i = 0; i < puzzles.size(); ++i) {
+    trm::Solution s;
+    if (!runner->solve(puzzles[i], args.solve, &s, &error)) {
+      return fail(puzzles.size() > 1 ? "puzzle " + std::to_string(i + 1) + ": " + error : error);
+    }
+    print_solution(s, runner->manifest(), args.json, i, puzzles.size());
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    return fail(std::string("internal error: ") + e.what());
+  } catch (...) {
+    return fail("internal error");
+  }
+}

@@ -1,0 +1,81 @@
+// A bundle's manifest.json (format_version 1) as the runner needs it, checked on reading.
+// The contract is trm_edge/runtime/manifest.py and the README's "The bundle contract".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "halt.h"
+
+namespace trm {
+
+constexpr int64_t kBatchDim = -1;   // "batch" in a manifest shape
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;   // kBatchDim marks the batch dimension
+  std::string dtype;            // "int64", "int32", "float32"
+};
+
+struct FileEntry {
+  std::string name;
+  std::string sha256;
+  uint64_t bytes = 0;
+};
+
+struct InitArray {
+  std::string name;             // y_init, z_init, puzzle_emb_table
+  std::vector<int64_t> shape;
+  uint64_t offset = 0;          // bytes from the start of init.bin
+};
+
+// How puzzle text becomes tokens (manifest["task"]["encoding"]).
+struct Encoding {
+  std::string task;                   // "sudoku", "maze", "arc", or "" without a task
+  int size = 0;                       // sudoku: 4, 6 or 9
+  int64_t blank = 1;                  // sudoku: the token of an empty cell
+  int64_t digit_offset = 1;           // sudoku: token = digit + digit_offset ("d + 1")
+  std::map<char, int64_t> chars;      // one character per token (maze: '#', ' ', 'S', 'G', 'o')
+};
+
+struct Manifest {
+  std::string dir;                    // the bundle directory it was read from
+  std::string target, precision, model_file;
+  std::optional<int64_t> batch;       // a fixed batch, or none (dynamic)
+  std::optional<int64_t> max_batch;   // the largest batch the model file takes, or none (any)
+  std::vector<FileEntry> files;
+
+  // trm_config
+  int64_t seq_len = 0, vocab_size = 0, hidden_size = 0;
+  int64_t puzzle_emb_ndim = 0, puzzle_emb_len = 0, num_puzzle_identifiers = 0;
+  int64_t positions() const { return seq_len + (puzzle_emb_ndim > 0 ? puzzle_emb_len : 0); }
+
+  Encoding encoding;
+  std::vector<TensorSpec> inputs, outputs;   // in call order
+  Halting halting = Halting::kQHalt;
+  int max_steps = 16;
+  double threshold = 0.5;
+
+  std::optional<double> parity_max_abs_logits;   // what the export measured against PyTorch fp32
+
+  std::string init_file;                     // "init.bin", or empty when the bundle has none
+  std::vector<InitArray> init_arrays;
+
+  const FileEntry* file(const std::string& name) const;
+  const InitArray* init_array(const std::string& name) const;
+};
+
+// Reads and checks dir/manifest.json: JSON, version, required keys, an executorch target, and
+// inputs/outputs consistent with trm_config. False with a one-line *error otherwise.
+bool read_manifest(const std::string& dir, Manifest* out, std::string* error);
+
+// Every file the manifest lists exists and matches its size and sha256.
+bool verify_files(const Manifest& m, std::string* error);
+
+// "[batch, 97, 128]"
+std::string shape_text(const std::vector<int64_t>& shape);
+
+}  // namespace trm

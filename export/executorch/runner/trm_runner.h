@@ -1,0 +1,71 @@
+// TrmRunner: a Tiny Recursive Model bundle (target executorch) run natively.
+//
+//   std::string error;
+//   auto runner = trm::TrmRunner::open("bundles/sudoku-executorch-fp32", {}, &error);
+//   trm::Solution s;
+//   if (!runner || !runner->solve(tokens, {}, &s, &error)) { /* one line in error */ }
+//   s.answer, s.steps, s.q_halt
+//
+// The loop is trm_edge/runtime/loop.py `solve` at batch 1: y, z start as y_init, z_init over all
+// P+L positions; each step (tokens, puzzle_emb, y, z) -> (y, z, logits, q_halt); the answer is
+// argmax(logits) of the last step run; q_halt halting stops after the first step with
+// q_halt > log(t / (1 - t)), fixed halting runs max_steps. No exceptions cross this API.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "halt.h"
+#include "init_bin.h"
+#include "manifest.h"
+#include "step.h"
+
+namespace trm {
+
+struct SolveOptions {
+  std::optional<Halting> halting;     // default: the manifest's halting.policy
+  std::optional<double> threshold;    // default: the manifest's halting.threshold
+  std::optional<int> max_steps;       // default: the manifest's halting.max_steps
+  int64_t puzzle_id = 0;              // row of the bundle's puzzle table (0: the blank puzzle id)
+  std::vector<float> puzzle_emb;      // [ndim]: use this row instead of the table's
+};
+
+struct Solution {
+  std::vector<int64_t> answer;        // [L] argmax tokens of the last step
+  int steps = 0;                      // supervision steps run
+  std::vector<float> q_halt;          // q_halt logit after each step
+};
+
+class TrmRunner {
+ public:
+  struct Options {
+    bool verify = true;   // check every file's sha256 against the manifest
+    int threads = 0;      // ExecuTorch thread pool size; 0 keeps the runtime's default
+  };
+
+  // Reads and checks the manifest, the files' sha256, init.bin and step.pte. Null with a one-line
+  // *error when anything is wrong.
+  static std::unique_ptr<TrmRunner> open(const std::string& bundle_dir, const Options& options, std::string* error);
+
+  bool solve(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out, std::string* error);
+
+  // The puzzle-embedding row for a puzzle id from the bundle's table (empty without an embedding).
+  bool puzzle_row(int64_t puzzle_id, std::vector<float>* row, std::string* error) const;
+
+  const Manifest& manifest() const { return manifest_; }
+  const InitState& init() const { return init_; }
+  Step& step() { return *step_; }
+
+ private:
+  TrmRunner() = default;
+
+  Manifest manifest_;
+  InitState init_;
+  std::unique_ptr<Step> step_;
+  StepOutput out_;
+};
+
+}  // namespace trm

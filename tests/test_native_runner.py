@@ -1,0 +1,276 @@
+"""The native ExecuTorch runner (export/executorch/runner/): built here for x86-64, cross-compiled
+for ARM64 and run under qemu, and compared with the Python runtime on the shipped model's bundle.
+
+One bundle export (~2.5 min) and one build per architecture per session. The Python reference is
+`Bundle.solve` called per puzzle, i.e. at batch 1 as the runner runs: the same shapes on both sides.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUNNER_DIR = REPO / "export" / "executorch" / "runner"
+MODEL = REPO / "models" / "sudoku.safetensors"
+PUZZLES = 100
+ARM_PUZZLES = 20        # qemu emulates every instruction (~10-30x slower): 20 puzzles under ARM64
+FIXED_PUZZLES = 3       # puzzles also compared over all 16 steps with fixed halting
+QEMU = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
+
+
+def _executorch_root() -> Path | None:
+    spec = importlib.util.find_spec("executorch")     # without importing it (that loads torch)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def _why_no_native() -> str | None:
+    missing = [t for t in ("g++", "cmake") if not shutil.which(t)]
+    if missing:
+        return f"the native runner needs {' and '.join(missing)}: apt-get install g++ cmake nlohmann-json3-dev"
+    if not Path("/usr/include/nlohmann/json.hpp").exists():
+        return "the native runner needs nlohmann/json.hpp: apt-get install nlohmann-json3-dev"
+    root = _executorch_root()
+    if root is None or not (root / "lib" / "libexecutorch.so").exists() or not (root / "include").is_dir():
+        return "the native runner needs the executorch extra's C++ runtime: pip install 'trm-edge[executorch]'"
+    if platform.machine() != "x86_64":
+        return f"the native build test is written for x86-64 hosts, this is {platform.machine()}"
+    return None
+
+
+def _why_no_arm() -> str | None:
+    missing = [t for t in ("aarch64-linux-gnu-g++", "qemu-aarch64", "unzip") if not shutil.which(t)]
+    if missing:
+        return f"the ARM64 build needs {', '.join(missing)}: apt-get install g++-aarch64-linux-gnu qemu-user unzip"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_why_no_native() is not None, reason=str(_why_no_native()))
+
+
+def _build(arch: str, out: Path) -> Path:
+    r = subprocess.run(["bash", str(RUNNER_DIR / "build.sh"), arch, str(out)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHON": sys.executable})
+    if r.returncode:
+        pytest.fail(f"build.sh {arch} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def native(tmp_path_factory) -> Path:
+    return _build("x86_64", tmp_path_factory.mktemp("runner-x86_64"))
+
+
+@pytest.fixture(scope="session")
+def arm(tmp_path_factory) -> Path:
+    why = _why_no_arm()
+    if why:
+        pytest.skip(why)
+    return _build("aarch64", tmp_path_factory.mktemp("runner-aarch64"))
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory) -> Path:
+    from trm_edge.checkpoint import load_checkpoint
+    from trm_edge.export.bundle import export_bundle
+    out = tmp_path_factory.mktemp("native-bundle") / "sudoku-executorch-fp32"
+    export_bundle(load_checkpoint(str(MODEL)), "executorch", out, "fp32", log=lambda *a: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def puzzles() -> np.ndarray:
+    from trm_edge.export.parity import sample_puzzles
+    return np.asarray(sample_puzzles({"name": "sudoku", "size": 9}, 81, 11, PUZZLES, seed=4), dtype=np.int64)
+
+
+def _python_solutions(bundle: Path, puzzles: np.ndarray, **kw) -> list[dict]:
+    from trm_edge.runtime.bundle import Bundle
+    b = Bundle(bundle)
+    out = []
+    for t in puzzles:
+        sol = b.solve(t[None], record=True, **kw)
+        out.append({"answer": sol.predictions[0].tolist(), "steps": int(sol.steps[0]),
+                    "q_halt": [float(r.q_halt[0]) for r in sol.trace]})
+    return out
+
+
+@pytest.fixture(scope="session")
+def expected(bundle, puzzles) -> list[dict]:
+    return _python_solutions(bundle, puzzles)
+
+
+def _sudoku_text(tokens) -> str:
+    return "".join("." if t == 1 else str(t - 1) for t in tokens)
+
+
+def _puzzle_file(path: Path, puzzles: np.ndarray) -> Path:
+    """Every other puzzle as a Sudoku string, the others as token lists: both forms get read."""
+    lines = [_sudoku_text(t) if i % 2 == 0 else ",".join(map(str, t)) for i, t in enumerate(puzzles)]
+    path.write_text("# generated puzzles, seed 4\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def _solve(cmd: list[str], timeout: float) -> list[dict]:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def _compare(got: list[dict], want: list[dict]) -> None:
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g["answer"] == w["answer"], f"puzzle {i}: answers differ"
+        assert g["steps"] == w["steps"], f"puzzle {i}: {g['steps']} steps natively, {w['steps']} in Python"
+        assert len(g["q_halt"]) == g["steps"]
+        np.testing.assert_allclose(g["q_halt"], w["q_halt"], rtol=0, atol=1e-4, err_msg=f"puzzle {i}")
+
+
+def test_x86_64_matches_python(native, bundle, puzzles, expected, tmp_path):
+    f = _puzzle_file(tmp_path / "puzzles.txt", puzzles)
+    _compare(_solve([str(native / "trm-runner"), str(bundle), "--puzzle-file", str(f), "--json"], 600), expected)
+    assert len({e["steps"] for e in expected}) > 1, "every puzzle halted after the same step: halting is untested"
+
+    fixed = _python_solutions(bundle, puzzles[:FIXED_PUZZLES], halting="fixed")
+    cmd = [str(native / "trm-runner"), str(bundle), "--json", "--halting", "fixed"]
+    for t in puzzles[:FIXED_PUZZLES]:
+        cmd += ["--tokens", ",".join(map(str, t))]
+    _compare(_solve(cmd, 600), fixed)
+
+
+@pytest.mark.skipif(_why_no_arm() is not None, reason=str(_why_no_arm()))
+def test_arm64_under_qemu_matches_python(arm, bundle, puzzles, expected, tmp_path):
+    f = _puzzle_file(tmp_path / "puzzles.txt", puzzles[:ARM_PUZZLES])
+    got = _solve(QEMU + [str(arm / "trm-runner"), str(bundle), "--puzzle-file", str(f), "--json"], 3600)
+    _compare(got, expected[:ARM_PUZZLES])
+
+
+def test_text_output_and_bench_row(native, bundle, puzzles, expected, tmp_path):
+    from trm_edge.bench import Row
+    r = subprocess.run([str(native / "trm-runner"), str(bundle), "--puzzle", _sudoku_text(puzzles[0])],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"answer  {_sudoku_text(expected[0]['answer'])}\n" in r.stdout
+    assert f"steps   {expected[0]['steps']}\n" in r.stdout
+
+    f = _puzzle_file(tmp_path / "three.txt", puzzles[:3])
+    r = subprocess.run([str(native / "trm-runner"), str(bundle), "--puzzle-file", str(f), "--bench", "5"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert list(row) == [f.name for f in fields(Row)]
+    Row(**row)
+    assert (row["target"], row["precision"], row["status"], row["runner"]) == ("executorch", "fp32", "ok", "native")
+    assert row["device"] == platform.machine() and row["threads"] >= 1 and row["bundle"] == str(bundle)
+    assert 0 < row["ms_step_p50"] <= row["ms_step_p90"]
+    assert 0 < row["ms_puzzle_q_halt"] < row["ms_puzzle_fixed"]
+    assert row["extra"]["step_reps"] == 5
+    assert row["mean_steps"] == pytest.approx(np.mean([e["steps"] for e in expected[:3]]))
+
+
+def test_sha256_matches_hashlib(native, tmp_path):
+    rng = np.random.default_rng(0)
+    for n in (0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, (1 << 20) + 7):
+        p = tmp_path / f"f{n}"
+        p.write_bytes(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
+        r = subprocess.run([str(native / "trm-sha256"), str(p)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.split()[0] == hashlib.sha256(p.read_bytes()).hexdigest(), n
+
+
+# --------------------------------------------------------------------------- bad bundles, bad puzzles
+
+def _edit_manifest(d: Path, change) -> None:
+    m = json.loads((d / "manifest.json").read_text())
+    change(m)
+    (d / "manifest.json").write_text(json.dumps(m))
+
+
+def _rehash(m: dict, d: Path, name: str) -> None:
+    data = (d / name).read_bytes()
+    m["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _truncate(d: Path, name: str = "step.pte") -> None:
+    data = (d / name).read_bytes()
+    (d / name).write_bytes(data[: len(data) // 2])
+
+
+def _flip_byte(d: Path) -> None:
+    data = bytearray((d / "step.pte").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "step.pte").write_bytes(bytes(data))
+
+
+def _narrow_hidden(m: dict) -> None:
+    """A manifest consistent in itself (trm_config, io shapes, init.bin layout) that the .pte contradicts."""
+    m["trm_config"]["hidden_size"] = 64
+    for spec in m["inputs"] + m["outputs"]:
+        if spec["name"] in ("y", "z", "y_next", "z_next"):
+            spec["shape"][2] = 64
+    for a in m["init_bin"]["arrays"]:
+        if a["name"] in ("y_init", "z_init"):
+            a["shape"] = [64]
+
+
+def _tokens_int32(m: dict) -> None:
+    m["inputs"][0]["dtype"] = "int32"
+
+
+BAD_BUNDLES = {
+    "missing file": (lambda d: (d / "init.bin").unlink(), "init.bin is missing"),
+    "sha mismatch": (_flip_byte, "does not match its sha256"),
+    "truncated pte": (_truncate, "truncated"),
+    "truncated pte, hashes updated": (lambda d: (_truncate(d), _edit_manifest(d, lambda m: _rehash(m, d, "step.pte"))),
+                                      "ExecuTorch cannot load step.pte"),
+    "wrong shape in manifest": (lambda d: _edit_manifest(d, lambda m: m["inputs"][2]["shape"].__setitem__(2, 64)),
+                                "input y has shape [batch, 97, 64]"),
+    "manifest shapes vs the pte": (lambda d: _edit_manifest(d, _narrow_hidden),
+                                   "the manifest's input y has shape [batch, 97, 64], step.pte's forward has"),
+    "manifest dtype vs the pte": (lambda d: _edit_manifest(d, _tokens_int32), "tokens is int32"),
+    "bad json": (lambda d: (d / "manifest.json").write_text('{"format_version": 1,'), "is not valid JSON"),
+    "no manifest": (lambda d: (d / "manifest.json").unlink(), "no manifest.json"),
+    "no init_bin": (lambda d: _edit_manifest(d, lambda m: m.pop("init_bin")), "has no init_bin"),
+    "another target": (lambda d: _edit_manifest(d, lambda m: m.update(target="onnx")), "is a onnx bundle"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_BUNDLES))
+def test_bad_bundle_fails_with_one_line(native, bundle, tmp_path, case):
+    breaks, message = BAD_BUNDLES[case]
+    d = tmp_path / "bundle"
+    shutil.copytree(bundle, d)
+    breaks(d)
+    r = subprocess.run([str(native / "trm-runner"), str(d), "--puzzle", "." * 81], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.startswith("trm-runner: ") and r.stderr.count("\n") == 1, r.stderr
+    assert message in r.stderr, r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--puzzle", "123"], "puzzle has 3 cells"),
+    (["--puzzle", "x" * 81], "cell 1 is 'x'"),
+    (["--tokens", ",".join(["1"] * 80 + ["11"])], "token 11 at position 80 is outside the vocabulary 0..10"),
+    (["--tokens", "1,2,three"], "tokens must be integers"),
+    (["--puzzle", "." * 81, "--halting", "sometimes"], "--halting is q_halt or fixed"),
+    (["--puzzle", "." * 81, "--threshold", "1.5"], "--threshold is a probability"),
+    (["--puzzle", "." * 81, "--puzzle-id", "7"], "puzzle id 7 is outside the bundle's table"),
+    ([], "no puzzle given"),
+])
+def test_bad_puzzle_or_argument_fails_with_one_line(native, bundle, args, message):
+    r = subprocess.run([str(native / "trm-runner"), str(bundle), *args], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
