@@ -47,7 +47,7 @@ def test_every_precision_exports_and_runs(tiny_sudoku_checkpoint, tmp_path, targ
     assert parity["passed"] is (True if precision == "fp32" else None)     # quantized: judged by accuracy
     acc = parity["task_accuracy"]
     assert acc["puzzles"] == 100 and 0.0 <= acc["bundle"] <= 1.0 and 1 <= acc["mean_steps_bundle"] <= 6
-    sol = Bundle(path).solve(np.ones((5, 16), dtype=np.int64))       # more rows than a fixed batch of 1
+    sol = Bundle(path, threads=1).solve(np.ones((5, 16), dtype=np.int64))   # more rows than a fixed batch of 1
     assert sol.predictions.shape == (5, 16) and (sol.steps >= 1).all()
     if target == "executorch":     # the manifest rides in the program as a constant method
         from executorch.runtime import Runtime

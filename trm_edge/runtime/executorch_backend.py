@@ -15,6 +15,9 @@ class ExecuTorchStep(ManifestStep):
 
     def __init__(self, model_file, manifest: dict, threads: int | None = None):
         from executorch.runtime import Runtime, Verification
+        if threads:   # XNNPACK runs on ExecuTorch's threadpool; resize it BEFORE a program binds to it
+            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+            _unsafe_reset_threadpool(threads)
         try:
             program = Runtime.get().load_program(Path(model_file), verification=Verification.InternalConsistency)
             self.method = program.load_method("forward")
@@ -22,10 +25,8 @@ class ExecuTorchStep(ManifestStep):
             raise load_error("ExecuTorch", model_file, e) from None
         import torch   # the runtime already loaded it; tensors cross the boundary as torch tensors
         self._torch = torch
-        if threads:   # XNNPACK runs on ExecuTorch's own threadpool, not torch's
+        if threads:
             torch.set_num_threads(threads)
-            from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
-            _unsafe_reset_threadpool(threads)
         self.read_manifest(manifest)
 
     def __call__(self, tokens, puzzle_emb, y, z):
