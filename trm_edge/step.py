@@ -32,15 +32,13 @@ class Spelling:
     split_projections: bool = False  # separate q/k/v and gate/up linears instead of fused ones
     rms: str = "mean"                # mean | matmul: mean of squares as a matmul with a constant 1/D vector
     rope: str = "heads"              # heads: on [B,N,heads,hd] | flat: on [B,N,D], rotation as a matmul
-    contiguous: bool = False         # MLP-t: make the [B,D,N] transpose contiguous, so the token-mixing
-                                     # linear is view + mm + view instead of expand + bmm (not delegated)
 
 
 SPELLINGS = {
     "reference": Spelling(),
     # XNNPACK delegates matmuls, bmm and elementwise ops on <= 3-D tensors; not SDPA's
     # decomposition, 3-D mean, chunk/unbind, 4-D matmul: this keeps the graph in ~2 partitions.
-    "xnnpack": Spelling(attention="bmm", split_projections=True, rms="matmul", rope="flat", contiguous=True),
+    "xnnpack": Spelling(attention="bmm", split_projections=True, rms="matmul", rope="flat"),
     # Core ML's fuse_linear_bias pass crashes on RMSNorm written as a linear layer.
     "coreml": Spelling(attention="bmm", split_projections=True, rms="mean", rope="flat"),
 }
@@ -117,7 +115,7 @@ class _Attention(nn.Module):
 class _Block(nn.Module):
     def __init__(self, src, c: TRMConfig, s: Spelling):
         super().__init__()
-        self.eps, self.mlp_t, self.contiguous = c.rms_norm_eps, c.mlp_t, s.contiguous
+        self.eps, self.mlp_t = c.rms_norm_eps, c.mlp_t
         if c.mlp_t:
             self.token_mlp = _SwiGLU(src.token_mlp, s.split_projections)
         else:
@@ -127,11 +125,7 @@ class _Block(nn.Module):
     def forward(self, h, rope, mean_d, mean_n):
         if self.mlp_t:
             h = h.transpose(1, 2)
-            if self.contiguous:
-                h = h.contiguous()
             h = _rms(h + self.token_mlp(h), self.eps, mean_n).transpose(1, 2)
-            if self.contiguous:
-                h = h.contiguous()
         else:
             h = _rms(h + self.attn(h, rope), self.eps, mean_d)
         return _rms(h + self.mlp(h), self.eps, mean_d)
