@@ -78,7 +78,7 @@ def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, ac
     t0 = time.perf_counter()
     task = model.metadata.get("task")
     puzzles = sample_puzzles(task, c.seq_len, c.vocab_size, parity_puzzles, seed=1)
-    acc = sample_puzzles(task, c.seq_len, c.vocab_size, accuracy_puzzles, seed=2) if task else None
+    acc = sample_puzzles(task, c.seq_len, c.vocab_size, accuracy_puzzles, seed=2) if task and accuracy_puzzles else None
     parity = check_parity(stage, model, puzzles, acc)
     ok = parity["max_abs_diff"]["logits"] <= FP32_LOGITS_TOL
     parity.update(ran=True, fp32_logits_tolerance=FP32_LOGITS_TOL, passed=bool(ok) if precision == "fp32" else None)
@@ -96,7 +96,8 @@ def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, ac
 
 
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
-                  threshold: float = 0.5, log=print) -> tuple[Path, dict]:
+                  threshold: float = 0.5, log=print, parity_puzzles: int = 8,
+                  accuracy_puzzles: int = 100) -> tuple[Path, dict]:
     mod = exporter(target)
     if precision not in mod.PRECISIONS:
         raise ExportError(f"{target} offers precisions {', '.join(mod.PRECISIONS)}, not {precision!r}")
@@ -138,7 +139,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         t0 = time.perf_counter()
         if getattr(mod, "can_run", lambda: True)():
             doing = "parity run"
-            parity = _parity(stage, model, precision, log)
+            parity = _parity(stage, model, precision, log, parity_puzzles, accuracy_puzzles)
         else:   # the format cannot run on this machine: verify what can be verified, say so
             doing = "verification"
             parity = mod.verify(stage / model_file, manifest)
