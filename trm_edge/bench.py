@@ -389,12 +389,17 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colours = {}
     for r in res["rows"]:
         if r["ms_puzzle_q_halt"] is None or r["accuracy"] is None:
             continue
-        a.scatter(r["ms_puzzle_q_halt"], 100 * r["accuracy"], s=40)
-        a.annotate(f"{r['target']} {r['precision']} ({r['threads']}t)", (r["ms_puzzle_q_halt"], 100 * r["accuracy"]),
-                   fontsize=7, xytext=(3, 3), textcoords="offset points")
+        key = f"{r['target']} {r['precision']}"
+        first = key not in colours
+        colour = colours.setdefault(key, f"C{len(colours) % 10}")
+        marker = "o" if r["threads"] == min(int(t) for t in res["peak"]) else "s"
+        a.scatter(r["ms_puzzle_q_halt"], 100 * r["accuracy"], s=45, c=colour, marker=marker,
+                  label=key if first else None)
+    a.legend(fontsize=7, title="circle: fewest threads, square: most", title_fontsize=7)
     a.set_xscale("log")
     a.set(xlabel="ms per puzzle, batch 1, q_halt halting", ylabel="solved %", title="latency vs accuracy")
     base = next((r for r in res["rows"] if r["extra"].get("curves")), None)
