@@ -133,6 +133,18 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
     ms = time_step(1)
     res.update(ms_step_p50=float(np.percentile(ms, 50)), ms_step_p90=float(np.percentile(ms, 90)), step_reps=len(ms))
     res["gflops"] = flops / (res["ms_step_p50"] * 1e-3) / 1e9
+    if not latency_only:   # ms per puzzle at batch 1: q_halt halting, and fixed S steps
+        k = min(latency_puzzles, n)
+        t0 = time.perf_counter()
+        for i in range(k):
+            solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="q_halt", threshold=threshold)
+        res["ms_puzzle_q_halt"] = (time.perf_counter() - t0) / k * 1e3
+        k = min(fixed_puzzles, n)
+        t0 = time.perf_counter()
+        for i in range(k):
+            solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="fixed")
+        res["ms_puzzle_fixed"] = (time.perf_counter() - t0) / k * 1e3
+
     if batch > 1:
         ms = time_step(batch)
         res["ms_step_batch_p50"] = float(np.percentile(ms, 50))
@@ -140,18 +152,6 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
     if latency_only:
         res["peak_rss_mb"] = peak_rss_mb()
         return res
-
-    # ms per puzzle at batch 1: q_halt halting, and fixed S steps
-    k = min(latency_puzzles, n)
-    t0 = time.perf_counter()
-    for i in range(k):
-        solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="q_halt", threshold=threshold)
-    res["ms_puzzle_q_halt"] = (time.perf_counter() - t0) / k * 1e3
-    k = min(fixed_puzzles, n)
-    t0 = time.perf_counter()
-    for i in range(k):
-        solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="fixed")
-    res["ms_puzzle_fixed"] = (time.perf_counter() - t0) / k * 1e3
 
     # accuracy and throughput at batch B with compaction
     if accuracy:
