@@ -269,7 +269,8 @@ def export_row(model, name: str, target: str, precision: str, bundles: Path, log
 
 def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batch: int = 64,
           threads=(2,), out="bench", bundles="bundles", curves: bool = True, accuracy: bool = True,
-          step_seconds: float = 2.0, min_reps: int = 10, progress: bool = True, log=print) -> dict:
+          step_seconds: float = 2.0, min_reps: int = 10, threshold: float = 0.5, progress: bool = True,
+          log=print) -> dict:
     """accuracy=False: latency only (steps at batch 1 and B; for random-weight models of published sizes)."""
     import warnings
 
@@ -292,7 +293,8 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
     res = {"schema": SCHEMA, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(), "versions": versions(),
            "model": {"path": str(model_path), "parameters": sum(p.numel() for p in model.parameters()),
                      "gflop_per_step": flops / 1e9, "task": task, "trm_config": c.to_dict()},
-           "settings": {"puzzles": puzzles, "batch": batch, "threads": list(threads), "latency_only": not accuracy},
+           "settings": {"puzzles": puzzles, "batch": batch, "threads": list(threads), "latency_only": not accuracy,
+                        "threshold": threshold},
            "peak": {}, "rows": []}
     with Progress(disable=not progress, transient=True) as bar:
         job = bar.add_task("bench", total=len(threads) * (1 + len(wanted)) + len(wanted) + len(threads))
@@ -319,7 +321,7 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
                 if row.status == "ok":
                     try:
                         m = _in_child(kind, path, tokens, batch, th, flops, step_seconds=step_seconds,
-                                      min_reps=min_reps, latency_only=not accuracy,
+                                      min_reps=min_reps, latency_only=not accuracy, threshold=threshold,
                                       curves=curves and accuracy and kind == "pytorch" and th == threads[0])
                     except Exception as e:   # a runtime that crashes or refuses: the row says so
                         row.status, row.reason = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"

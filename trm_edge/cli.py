@@ -312,7 +312,10 @@ def _csv(value: str, allowed, what: str) -> tuple:
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True, help="off: latency only (random weights)")
 @click.option("--step-seconds", default=2.0, show_default=True, help="time spent timing single steps per row")
 @click.option("--min-reps", default=10, show_default=True, type=click.IntRange(min=1), help="timed steps at least")
-def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds, min_reps):
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="q_halt halting threshold for the accuracy, steps and latency columns")
+def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds, min_reps,
+          threshold):
     """One table across every target and precision: latency, accuracy, halting, memory, GFLOP/s."""
     from rich.console import Console
     from rich.table import Table
@@ -333,7 +336,7 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
     import logging
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     res = b.bench(path, tg, pr, puzzles, batch, th, out, bundles, curves=curves, accuracy=accuracy,
-                  step_seconds=step_seconds, min_reps=min_reps)
+                  step_seconds=step_seconds, min_reps=min_reps, threshold=threshold)
     t = Table(title=f"{path.name}: {res['model']['gflop_per_step']:.2f} GFLOP/step, {puzzles} puzzles, batch {batch}")
     for h, _, _ in b.COLUMNS:
         t.add_column(h, overflow="fold")
