@@ -239,7 +239,7 @@ def reusable(bundle: Path, model, target: str, precision: str) -> bool:
 
 
 def export_row(model, name: str, target: str, precision: str, bundles: Path, log,
-               parity_puzzles: int = 8) -> tuple[Row, Path | None]:
+               parity_puzzles: int = 8, parity_steps: int | None = None) -> tuple[Row, Path | None]:
     from trm_edge.errors import TRMEdgeError
     from trm_edge.export.bundle import export_bundle
     from trm_edge.runtime.manifest import read_manifest, size_of
@@ -251,7 +251,8 @@ def export_row(model, name: str, target: str, precision: str, bundles: Path, log
         row.extra["reused"] = True
     else:
         try:
-            _, manifest = export_bundle(model, target, path, precision, log=log, parity_puzzles=parity_puzzles)
+            _, manifest = export_bundle(model, target, path, precision, log=log, parity_puzzles=parity_puzzles,
+                                        parity_steps=parity_steps)
         except TRMEdgeError as e:
             row.status = "check failed" if "parity failed" in str(e) or "verification" in str(e) else "failed"
             row.reason = str(e)
@@ -307,8 +308,9 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
             bar.update(job, description=f"export {t} {p}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                # latency-only runs are for random weights of big sizes: 2 puzzles, 1 step (chaotic beyond)
                 exported.append(export_row(model, name, t, p, bundles, log=lambda *a: None,
-                                           parity_puzzles=8 if accuracy else 2))   # big random models: cheaper
+                                           parity_puzzles=8 if accuracy else 2, parity_steps=None if accuracy else 1))
             bar.advance(job)
         torch.set_num_threads(max(threads))
         for th in threads:

@@ -72,14 +72,15 @@ def task_encoding(task: dict | None, config) -> dict | None:
     return task
 
 
-def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, accuracy_puzzles: int = 100) -> dict:
+def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, accuracy_puzzles: int = 100,
+            parity_steps: int | None = None) -> dict:
     """Run the staged bundle with its runtime against PyTorch fp32; fail fp32 bundles out of tolerance."""
     c = model.config
     t0 = time.perf_counter()
     task = model.metadata.get("task")
     puzzles = sample_puzzles(task, c.seq_len, c.vocab_size, parity_puzzles, seed=1)
     acc = sample_puzzles(task, c.seq_len, c.vocab_size, accuracy_puzzles, seed=2) if task and accuracy_puzzles else None
-    parity = check_parity(stage, model, puzzles, acc)
+    parity = check_parity(stage, model, puzzles, acc, steps=parity_steps)
     ok = parity["max_abs_diff"]["logits"] <= FP32_LOGITS_TOL
     parity.update(ran=True, fp32_logits_tolerance=FP32_LOGITS_TOL, passed=bool(ok) if precision == "fp32" else None)
     log(f"  parity     {time.perf_counter() - t0:6.1f} s  max|diff| logits {parity['max_abs_diff']['logits']:.2e} "
@@ -97,7 +98,7 @@ def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, ac
 
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
-                  accuracy_puzzles: int = 100) -> tuple[Path, dict]:
+                  accuracy_puzzles: int = 100, parity_steps: int | None = None) -> tuple[Path, dict]:
     mod = exporter(target)
     if precision not in mod.PRECISIONS:
         raise ExportError(f"{target} offers precisions {', '.join(mod.PRECISIONS)}, not {precision!r}")
@@ -139,7 +140,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         t0 = time.perf_counter()
         if getattr(mod, "can_run", lambda: True)():
             doing = "parity run"
-            parity = _parity(stage, model, precision, log, parity_puzzles, accuracy_puzzles)
+            parity = _parity(stage, model, precision, log, parity_puzzles, accuracy_puzzles, parity_steps)
         else:   # the format cannot run on this machine: verify what can be verified, say so
             doing = "verification"
             parity = mod.verify(stage / model_file, manifest)

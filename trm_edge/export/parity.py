@@ -42,12 +42,14 @@ def checker(task: dict | None):
 
 
 def check_parity(bundle_dir, model, puzzles: np.ndarray, accuracy_puzzles: np.ndarray | None = None,
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None, steps: int | None = None) -> dict:
+    """steps: supervision steps compared (default all). Random weights amplify float32 rounding several
+    times per step, so an untrained model is compared over 1 step; a trained one contracts."""
     bundle = Bundle(bundle_dir, threads=threads)
     ref = TorchEagerStep(make_step(model, "reference"))
     c = model.config
     pe = model.puzzle_rows(torch.zeros(len(puzzles), dtype=torch.long)).numpy() if c.puzzle_emb_ndim else None
-    S = c.halt_max_steps
+    S = steps or c.halt_max_steps
     args = dict(max_steps=S, halting="fixed", record=True, record_states=True)
     want = solve(ref, puzzles, pe, ref.module.y_init, ref.module.z_init, **args)
     got = solve(bundle.step, puzzles, pe, bundle.y_init, bundle.z_init, **args)
