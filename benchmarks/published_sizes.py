@@ -17,9 +17,10 @@ from trm_edge.bench import bench
 from trm_edge.checkpoint import save_checkpoint
 from trm_edge.model import TRM, TRMConfig
 
+BASE = dict(hidden_size=512, num_heads=8, H_cycles=3, puzzle_emb_ndim=512)   # with a 16-row puzzle prefix
 SIZES = {   # the reference's published configurations (tests/test_model.py checks their parameter counts)
-    "sudoku_extreme_5m": dict(seq_len=81, vocab_size=11, mlp_t=True, pos_encodings="none", L_cycles=6),
-    "maze_hard_6.8m": dict(seq_len=900, vocab_size=6, L_cycles=4),
+    "sudoku_extreme_5m": dict(BASE, seq_len=81, vocab_size=11, mlp_t=True, pos_encodings="none", L_cycles=6),
+    "maze_hard_6.8m": dict(BASE, seq_len=900, vocab_size=6, L_cycles=4),
 }
 
 
