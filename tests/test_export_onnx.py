@@ -67,7 +67,7 @@ def test_manifest_contract(bundles):
     assert [t["name"] for t in m["inputs"]] == ["tokens", "puzzle_emb", "y", "z"]
     assert [t["name"] for t in m["outputs"]] == ["y_next", "z_next", "logits", "q_halt"]
     assert m["inputs"][2]["shape"] == ["batch", 20, 64] and m["outputs"][2]["shape"] == ["batch", 16, 12]
-    assert set(m["files"]) == {"step.onnx", "init.npz"}
+    assert set(m["files"]) == {"step.onnx", "init.npz", "init.bin"}
     model = onnx.load(str(path / "step.onnx"))
     assert [i.name for i in model.graph.input] == ["tokens", "puzzle_emb", "y", "z"]
     embedded = json.loads({p.key: p.value for p in model.metadata_props}["trm_edge.manifest"])
