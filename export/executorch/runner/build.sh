@@ -32,7 +32,8 @@ case "$arch" in
     fi
     if [[ -z "${EXECUTORCH_ROOT:-}" ]]; then
       # find_spec locates the package without importing it (importing it loads torch)
-      EXECUTORCH_ROOT=$("$PYTHON" -c 'import importlib.util as u, os; s = u.find_spec("executorch"); print(os.path.dirname(s.origin) if s else "")')
+      # (executorch is a namespace package: no __init__.py, so its folder is the search location)
+      EXECUTORCH_ROOT=$("$PYTHON" -c 'import importlib.util as u; s = u.find_spec("executorch"); print(list(s.submodule_search_locations)[0] if s else "")')
     fi
     if [[ -z "$EXECUTORCH_ROOT" ]]; then
       echo "build.sh: no executorch package for $PYTHON: pip install 'trm-edge[executorch]' or set EXECUTORCH_ROOT" >&2

@@ -124,8 +124,13 @@ std::unique_ptr<Step> Step::load(const Manifest& m, std::string* error) {
   if (m.batch) {
     step->largest_batch_ = *m.batch;
   } else {
-    // A dynamic batch: the program records its upper bound; the manifest may promise less.
-    step->largest_batch_ = m.max_batch ? std::min(*m.max_batch, program_batch) : program_batch;
+    // A dynamic batch: the program records its upper bound as the batch dimension.
+    if (m.max_batch && *m.max_batch > program_batch) {
+      *error = m.dir + ": the manifest's max_batch is " + std::to_string(*m.max_batch) + ", " + m.model_file +
+               "'s forward takes at most " + std::to_string(program_batch) + " rows; re-export the bundle";
+      return nullptr;
+    }
+    step->largest_batch_ = m.max_batch ? *m.max_batch : program_batch;
   }
   const Error ready = module.load_forward();
   if (ready != Error::Ok) {

@@ -19,8 +19,9 @@ ThreadPool* get_threadpool();
 namespace trm {
 
 void set_threads(int threads) {
+  if (threads <= 0) return;
   auto* pool = executorch::extension::threadpool::get_threadpool();
-  if (pool && threads > 0) pool->_unsafe_reset_threadpool(static_cast<uint32_t>(threads));
+  if (pool) pool->_unsafe_reset_threadpool(static_cast<uint32_t>(threads));
 }
 
 int thread_count() {

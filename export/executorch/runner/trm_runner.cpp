@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "puzzle.h"
+#include "runtime_log.h"
 #include "threads.h"
 
 namespace trm {
@@ -21,6 +22,7 @@ int64_t argmax(const float* v, int64_t n) {
 }  // namespace
 
 std::unique_ptr<TrmRunner> TrmRunner::open(const std::string& bundle_dir, const Options& options, std::string* error) {
+  init_runtime();   // ExecuTorch's log goes into our errors from here on
   std::unique_ptr<TrmRunner> r(new TrmRunner());
   if (!read_manifest(bundle_dir, &r->manifest_, error)) return nullptr;
   if (options.verify && !verify_files(r->manifest_, error)) return nullptr;
