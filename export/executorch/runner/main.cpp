@@ -183,8 +183,8 @@ void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, s
 }
 
 int fail(std::string message) {
-  for (char& c : message) {
-    if (c == '\n' || c == '\r') c = ' ';
+  for (char& c : message) {   // one line, no control characters (names from a corrupt file)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
   }
   std::fprintf(stderr, "trm-runner: %s\n", message.c_str());
   return 2;
