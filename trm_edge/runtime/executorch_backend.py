@@ -1,7 +1,7 @@
 """ExecuTorch backend: a bundle's step.pte through the pip wheel's runtime (XNNPACK delegate).
 
 Note: the pip wheel's Python runtime (`executorch.runtime`) itself links and imports libtorch.
-On a device, the native runner (export/executorch/) runs the same .pte with no Python and no torch.
+On a device, the native runner (export/executorch/runner/) runs the same .pte with no Python and no torch.
 """
 from __future__ import annotations
 
