@@ -91,18 +91,7 @@ def gemm_peak(threads: int, n: int = 2048, seconds: float = 1.5) -> dict:
 
 # --------------------------------------------------------------------------- one row, in a child
 
-def _open(kind: str, path: str, threads: int):
-    """(step, y_init, z_init, puzzle rows for ids, task, max_steps)."""
-    if kind == "pytorch":
-        from trm_edge.evaluate import _source
-        return _source(path, threads)
-    from trm_edge.runtime.bundle import Bundle
-    b = Bundle(path, threads=threads)
-    rows = b.puzzle_emb if b.config.get("puzzle_emb_ndim") else (lambda ids: None)
-    return b.step, b.y_init, b.z_init, rows, b.task, b.config["halt_max_steps"]
-
-
-def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
+def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
             step_seconds: float = 2.0, latency_puzzles: int = 20, fixed_puzzles: int = 3,
             accuracy: bool = True, curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
             latency_only: bool = False, curve_puzzles: int = 200) -> dict:
@@ -111,7 +100,8 @@ def measure(kind: str, path: str, puzzles: np.ndarray, batch: int, threads: int,
     from trm_edge.runtime import solve
     from trm_edge.runtime.loop import _broadcast_state, _run
 
-    step, y0, z0, rows, task, S = _open(kind, path, threads)
+    from trm_edge.evaluate import _source
+    step, y0, z0, rows, task, S = _source(path, threads)     # a checkpoint (PyTorch) or a bundle
     n = len(puzzles)
     pe = rows(np.zeros(n, np.int64))
     one = lambda a, i: None if a is None else a[i:i + 1]
@@ -197,9 +187,10 @@ def peak_rss_mb() -> float:
     return rss / 2**20 if platform.system() == "Darwin" else rss / 1024
 
 
-def _in_child(*args, **kw) -> dict:
+def _in_child(fn, *args, **kw) -> dict:
+    """fn(*args, **kw) in a fresh spawned process (its own memory peak, only its own imports)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(measure, *args, **kw).result()
+        return pool.submit(fn, *args, **kw).result()
 
 
 # --------------------------------------------------------------------------- the run
@@ -301,7 +292,7 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
         job = bar.add_task("bench", total=len(threads) * (1 + len(wanted)) + len(wanted) + len(threads))
         for th in threads:
             bar.update(job, description=f"GEMM peak, {th} threads")
-            res["peak"][str(th)] = peak = _gemm_in_child(th)
+            res["peak"][str(th)] = peak = _in_child(gemm_peak, th)
             bar.advance(job)
         exported = []
         for t, p in wanted:
@@ -322,7 +313,7 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
                 bar.update(job, description=f"measure {row.target} {row.precision}, {th} threads")
                 if row.status == "ok":
                     try:
-                        m = _in_child(kind, path, tokens, batch, th, flops, step_seconds=step_seconds,
+                        m = _in_child(measure, path, tokens, batch, th, flops, step_seconds=step_seconds,
                                       min_reps=min_reps, latency_only=not accuracy, threshold=threshold,
                                       curves=curves and accuracy and kind == "pytorch" and th == threads[0])
                     except Exception as e:   # a runtime that crashes or refuses: the row says so
@@ -341,11 +332,6 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
                 bar.advance(job)
     write(res, out)
     return res
-
-
-def _gemm_in_child(threads: int) -> dict:
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(gemm_peak, threads).result()
 
 
 # --------------------------------------------------------------------------- reports
