@@ -61,3 +61,40 @@ def tiny_sudoku_checkpoint(tiny_sudoku_model, tmp_path):
     from trm_edge.checkpoint import load_checkpoint, save_checkpoint
     path = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors", task={"name": "sudoku", "size": 4})
     return load_checkpoint(path)
+
+
+# ---------------------------------------------------------------- native code (tests/native_build.py)
+
+@pytest.fixture(scope="session")
+def native_runner(tmp_path_factory) -> Path:
+    """export/executorch/runner built for this x86-64 host (trm-runner, trm-sha256 inside)."""
+    from native_build import build_runner, why_no_native
+    if why_no_native():
+        pytest.skip(why_no_native())
+    return build_runner("x86_64", tmp_path_factory.mktemp("runner-x86_64"))
+
+
+@pytest.fixture(scope="session")
+def shipped_et_bundle(tmp_path_factory) -> Path:
+    """The shipped model (models/sudoku.safetensors) exported to an ExecuTorch fp32 bundle (~2.5 min)."""
+    from native_build import MODEL
+
+    from trm_edge.checkpoint import load_checkpoint
+    from trm_edge.export.bundle import export_bundle
+    out = tmp_path_factory.mktemp("native-bundle") / "sudoku-executorch-fp32"
+    export_bundle(load_checkpoint(str(MODEL)), "executorch", out, "fp32", log=lambda *a: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shipped_puzzles() -> np.ndarray:
+    """100 generated 9x9 Sudoku puzzles (seed 4) as tokens."""
+    from trm_edge.export.parity import sample_puzzles
+    return np.asarray(sample_puzzles({"name": "sudoku", "size": 9}, 81, 11, 100, seed=4), dtype=np.int64)
+
+
+@pytest.fixture(scope="session")
+def shipped_expected(shipped_et_bundle, shipped_puzzles) -> list[dict]:
+    """The Python runtime's answers, steps and q_halt on `shipped_puzzles` (q_halt halting)."""
+    from native_build import python_solutions
+    return python_solutions(shipped_et_bundle, shipped_puzzles)

@@ -7,117 +7,35 @@ One bundle export (~2.5 min) and one build per architecture per session. The Pyt
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import os
 import platform
 import shutil
 import subprocess
-import sys
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
+from native_build import build_runner, python_solutions, sudoku_text, why_no_arm, why_no_native
 
-REPO = Path(__file__).resolve().parents[1]
-RUNNER_DIR = REPO / "export" / "executorch" / "runner"
-MODEL = REPO / "models" / "sudoku.safetensors"
-PUZZLES = 100
 ARM_PUZZLES = 6         # qemu emulates every vector instruction: ~15 s per step here, so 6 puzzles under ARM64
 FIXED_PUZZLES = 3       # puzzles also compared over all 16 steps with fixed halting
 QEMU = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
 
-
-def _executorch_root() -> Path | None:
-    spec = importlib.util.find_spec("executorch")     # without importing it (that loads torch)
-    locations = list(spec.submodule_search_locations or []) if spec else []   # a namespace package
-    return Path(locations[0]) if locations else None
-
-
-def _why_no_native() -> str | None:
-    missing = [t for t in ("g++", "cmake") if not shutil.which(t)]
-    if missing:
-        return f"the native runner needs {' and '.join(missing)}: apt-get install g++ cmake nlohmann-json3-dev"
-    if not Path("/usr/include/nlohmann/json.hpp").exists():
-        return "the native runner needs nlohmann/json.hpp: apt-get install nlohmann-json3-dev"
-    root = _executorch_root()
-    if root is None or not (root / "lib" / "libexecutorch.so").exists() or not (root / "include").is_dir():
-        return "the native runner needs the executorch extra's C++ runtime: pip install 'trm-edge[executorch]'"
-    if platform.machine() != "x86_64":
-        return f"the native build test is written for x86-64 hosts, this is {platform.machine()}"
-    return None
-
-
-def _why_no_arm() -> str | None:
-    missing = [t for t in ("aarch64-linux-gnu-g++", "qemu-aarch64", "unzip") if not shutil.which(t)]
-    if missing:
-        return f"the ARM64 build needs {', '.join(missing)}: apt-get install g++-aarch64-linux-gnu qemu-user unzip"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_no_native() is not None, reason=str(_why_no_native()))
-
-
-def _build(arch: str, out: Path) -> Path:
-    r = subprocess.run(["bash", str(RUNNER_DIR / "build.sh"), arch, str(out)], capture_output=True, text=True,
-                       env={**os.environ, "PYTHON": sys.executable})
-    if r.returncode:
-        pytest.fail(f"build.sh {arch} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-    return out
-
-
-@pytest.fixture(scope="session")
-def native(tmp_path_factory) -> Path:
-    return _build("x86_64", tmp_path_factory.mktemp("runner-x86_64"))
+pytestmark = pytest.mark.skipif(why_no_native() is not None, reason=str(why_no_native()))
 
 
 @pytest.fixture(scope="session")
 def arm(tmp_path_factory) -> Path:
-    why = _why_no_arm()
+    why = why_no_arm()
     if why:
         pytest.skip(why)
-    return _build("aarch64", tmp_path_factory.mktemp("runner-aarch64"))
-
-
-@pytest.fixture(scope="session")
-def bundle(tmp_path_factory) -> Path:
-    from trm_edge.checkpoint import load_checkpoint
-    from trm_edge.export.bundle import export_bundle
-    out = tmp_path_factory.mktemp("native-bundle") / "sudoku-executorch-fp32"
-    export_bundle(load_checkpoint(str(MODEL)), "executorch", out, "fp32", log=lambda *a: None)
-    return out
-
-
-@pytest.fixture(scope="session")
-def puzzles() -> np.ndarray:
-    from trm_edge.export.parity import sample_puzzles
-    return np.asarray(sample_puzzles({"name": "sudoku", "size": 9}, 81, 11, PUZZLES, seed=4), dtype=np.int64)
-
-
-def _python_solutions(bundle: Path, puzzles: np.ndarray, **kw) -> list[dict]:
-    from trm_edge.runtime.bundle import Bundle
-    b = Bundle(bundle)
-    out = []
-    for t in puzzles:
-        sol = b.solve(t[None], record=True, **kw)
-        out.append({"answer": sol.predictions[0].tolist(), "steps": int(sol.steps[0]),
-                    "q_halt": [float(r.q_halt[0]) for r in sol.trace]})
-    return out
-
-
-@pytest.fixture(scope="session")
-def expected(bundle, puzzles) -> list[dict]:
-    return _python_solutions(bundle, puzzles)
-
-
-def _sudoku_text(tokens) -> str:
-    return "".join("." if t == 1 else str(t - 1) for t in tokens)
+    return build_runner("aarch64", tmp_path_factory.mktemp("runner-aarch64"))
 
 
 def _puzzle_file(path: Path, puzzles: np.ndarray) -> Path:
     """Every other puzzle as a Sudoku string, the others as token lists: both forms get read."""
-    lines = [_sudoku_text(t) if i % 2 == 0 else ",".join(map(str, t)) for i, t in enumerate(puzzles)]
+    lines = [sudoku_text(t) if i % 2 == 0 else ",".join(map(str, t)) for i, t in enumerate(puzzles)]
     path.write_text("# generated puzzles, seed 4\n" + "\n".join(lines) + "\n")
     return path
 
@@ -137,38 +55,39 @@ def _compare(got: list[dict], want: list[dict]) -> None:
         np.testing.assert_allclose(g["q_halt"], w["q_halt"], rtol=0, atol=1e-4, err_msg=f"puzzle {i}")
 
 
-def test_x86_64_matches_python(native, bundle, puzzles, expected, tmp_path):
-    f = _puzzle_file(tmp_path / "puzzles.txt", puzzles)
-    _compare(_solve([str(native / "trm-runner"), str(bundle), "--puzzle-file", str(f), "--json"], 600), expected)
-    assert len({e["steps"] for e in expected}) > 1, "every puzzle halted after the same step: halting is untested"
+def test_x86_64_matches_python(native_runner, shipped_et_bundle, shipped_puzzles, shipped_expected, tmp_path):
+    assert len(shipped_puzzles) >= 100
+    f = _puzzle_file(tmp_path / "puzzles.txt", shipped_puzzles)
+    _compare(_solve([str(native_runner / "trm-runner"), str(shipped_et_bundle), "--puzzle-file", str(f), "--json"], 600), shipped_expected)
+    assert len({e["steps"] for e in shipped_expected}) > 1, "every puzzle halted after the same step: halting is untested"
 
-    fixed = _python_solutions(bundle, puzzles[:FIXED_PUZZLES], halting="fixed")
-    cmd = [str(native / "trm-runner"), str(bundle), "--json", "--halting", "fixed"]
-    for t in puzzles[:FIXED_PUZZLES]:
+    fixed = python_solutions(shipped_et_bundle, shipped_puzzles[:FIXED_PUZZLES], halting="fixed")
+    cmd = [str(native_runner / "trm-runner"), str(shipped_et_bundle), "--json", "--halting", "fixed"]
+    for t in shipped_puzzles[:FIXED_PUZZLES]:
         cmd += ["--tokens", ",".join(map(str, t))]
     _compare(_solve(cmd, 600), fixed)
 
 
-@pytest.mark.skipif(_why_no_arm() is not None, reason=str(_why_no_arm()))
-def test_arm64_under_qemu_matches_python(arm, bundle, puzzles, expected, tmp_path):
+@pytest.mark.skipif(why_no_arm() is not None, reason=str(why_no_arm()))
+def test_arm64_under_qemu_matches_python(arm, shipped_et_bundle, shipped_puzzles, shipped_expected, tmp_path):
     # the first puzzles, and one that takes more than one step (the state carried between steps)
-    longer = next((i for i, e in enumerate(expected) if e["steps"] > 1 and i >= ARM_PUZZLES - 1), None)
+    longer = next((i for i, e in enumerate(shipped_expected) if e["steps"] > 1 and i >= ARM_PUZZLES - 1), None)
     idx = list(range(ARM_PUZZLES - 1)) + [ARM_PUZZLES - 1 if longer is None else longer]
-    f = _puzzle_file(tmp_path / "puzzles.txt", puzzles[idx])
-    got = _solve(QEMU + [str(arm / "trm-runner"), str(bundle), "--puzzle-file", str(f), "--json"], 3600)
-    _compare(got, [expected[i] for i in idx])
+    f = _puzzle_file(tmp_path / "puzzles.txt", shipped_puzzles[idx])
+    got = _solve(QEMU + [str(arm / "trm-runner"), str(shipped_et_bundle), "--puzzle-file", str(f), "--json"], 3600)
+    _compare(got, [shipped_expected[i] for i in idx])
 
 
-def test_text_output_and_bench_row(native, bundle, puzzles, expected, tmp_path):
+def test_text_output_and_bench_row(native_runner, shipped_et_bundle, shipped_puzzles, shipped_expected, tmp_path):
     from trm_edge.bench import Row
-    r = subprocess.run([str(native / "trm-runner"), str(bundle), "--puzzle", _sudoku_text(puzzles[0])],
+    r = subprocess.run([str(native_runner / "trm-runner"), str(shipped_et_bundle), "--puzzle", sudoku_text(shipped_puzzles[0])],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert f"answer  {_sudoku_text(expected[0]['answer'])}\n" in r.stdout
-    assert f"steps   {expected[0]['steps']}\n" in r.stdout
+    assert f"answer  {sudoku_text(shipped_expected[0]['answer'])}\n" in r.stdout
+    assert f"steps   {shipped_expected[0]['steps']}\n" in r.stdout
 
-    f = _puzzle_file(tmp_path / "three.txt", puzzles[:3])
-    r = subprocess.run([str(native / "trm-runner"), str(bundle), "--puzzle-file", str(f), "--bench", "5"],
+    f = _puzzle_file(tmp_path / "three.txt", shipped_puzzles[:3])
+    r = subprocess.run([str(native_runner / "trm-runner"), str(shipped_et_bundle), "--puzzle-file", str(f), "--bench", "5"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -177,23 +96,23 @@ def test_text_output_and_bench_row(native, bundle, puzzles, expected, tmp_path):
     assert list(row) == [f.name for f in fields(Row)]
     Row(**row)
     assert (row["target"], row["precision"], row["status"], row["runner"]) == ("executorch", "fp32", "ok", "native")
-    assert row["device"] == platform.machine() and row["threads"] >= 1 and row["bundle"] == str(bundle)
+    assert row["device"] == platform.machine() and row["threads"] >= 1 and row["bundle"] == str(shipped_et_bundle)
     assert 0 < row["ms_step_p50"] <= row["ms_step_p90"]
     assert 0 < row["ms_puzzle_q_halt"] < row["ms_puzzle_fixed"]
     assert row["extra"]["step_reps"] == 5
-    assert row["mean_steps"] == pytest.approx(np.mean([e["steps"] for e in expected[:3]]))
+    assert row["mean_steps"] == pytest.approx(np.mean([e["steps"] for e in shipped_expected[:3]]))
 
 
-def test_sha256_matches_hashlib(native, tmp_path):
+def test_sha256_matches_hashlib(native_runner, tmp_path):
     rng = np.random.default_rng(0)
     for n in (0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, (1 << 20) + 7):
         p = tmp_path / f"f{n}"
         p.write_bytes(rng.integers(0, 256, n, dtype=np.uint8).tobytes())
-        r = subprocess.run([str(native / "trm-sha256"), str(p)], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([str(native_runner / "trm-sha256"), str(p)], capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stdout.split()[0] == hashlib.sha256(p.read_bytes()).hexdigest(), n
 
 
-# --------------------------------------------------------------------------- bad bundles, bad puzzles
+# --------------------------------------------------------------------------- bad bundles, bad shipped_puzzles
 
 def _edit_manifest(d: Path, change) -> None:
     m = json.loads((d / "manifest.json").read_text())
@@ -253,12 +172,12 @@ BAD_BUNDLES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_BUNDLES))
-def test_bad_bundle_fails_with_one_line(native, bundle, tmp_path, case):
+def test_bad_bundle_fails_with_one_line(native_runner, shipped_et_bundle, tmp_path, case):
     breaks, message = BAD_BUNDLES[case]
     d = tmp_path / "bundle"
-    shutil.copytree(bundle, d)
+    shutil.copytree(shipped_et_bundle, d)
     breaks(d)
-    r = subprocess.run([str(native / "trm-runner"), str(d), "--puzzle", "." * 81], capture_output=True, text=True,
+    r = subprocess.run([str(native_runner / "trm-runner"), str(d), "--puzzle", "." * 81], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.startswith("trm-runner: ") and r.stderr.count("\n") == 1, r.stderr
@@ -276,7 +195,7 @@ def test_bad_bundle_fails_with_one_line(native, bundle, tmp_path, case):
     (["--puzzle", "." * 81, "--puzzle-id", "7"], "puzzle id 7 is outside the bundle's table"),
     ([], "no puzzle given"),
 ])
-def test_bad_puzzle_or_argument_fails_with_one_line(native, bundle, args, message):
-    r = subprocess.run([str(native / "trm-runner"), str(bundle), *args], capture_output=True, text=True, timeout=120)
+def test_bad_puzzle_or_argument_fails_with_one_line(native_runner, shipped_et_bundle, args, message):
+    r = subprocess.run([str(native_runner / "trm-runner"), str(shipped_et_bundle), *args], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr

@@ -169,6 +169,7 @@ void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, s
     j["answer"] = s.answer;
     j["steps"] = s.steps;
     j["q_halt"] = s.q_halt;
+    j["ms"] = s.ms;
     std::printf("%s\n", j.dump().c_str());
     return;
   }

@@ -1,5 +1,6 @@
 #include "trm_runner.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "puzzle.h"
@@ -85,14 +86,22 @@ bool TrmRunner::solve(const std::vector<int64_t>& tokens, const SolveOptions& op
   Solution s;
   s.answer.assign(static_cast<size_t>(L), 0);
   for (int step = 1; step <= max_steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
     if (!step_->run(1, tokens.data(), emb.empty() ? nullptr : emb.data(), y.data(), z.data(), &out_, error)) {
       return false;
     }
     for (int64_t i = 0; i < L; ++i) s.answer[i] = argmax(out_.logits.data() + i * V, V);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const float q = out_.q_halt[0];
     s.q_halt.push_back(q);
+    s.ms.push_back(ms);
     s.steps = step;
-    if (step == max_steps || (halting == Halting::kQHalt && halts(q, limit))) break;
+    const bool last = step == max_steps || (halting == Halting::kQHalt && halts(q, limit));
+    if (options.on_step && !options.on_step(StepReport{step, s.answer, q, ms, last}) && !last) {
+      s.stopped = true;
+      break;
+    }
+    if (last) break;
     y.swap(out_.y);
     z.swap(out_.z);
   }

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,18 +26,33 @@
 
 namespace trm {
 
+// What the loop reports after every step (an app redraws the grid from it).
+struct StepReport {
+  int step;                              // 1-based supervision step just run
+  const std::vector<int64_t>& answer;    // [L] argmax tokens after this step
+  float q_halt;                          // the halting logit; sigmoid(q_halt) is the halting probability
+  double ms;                             // wall time of this step
+  bool last;                             // the loop ends after this step (halted or max_steps)
+};
+
+// Called after every step; returning false stops the loop there (the Solution holds the steps run).
+using StepCallback = std::function<bool(const StepReport&)>;
+
 struct SolveOptions {
   std::optional<Halting> halting;     // default: the manifest's halting.policy
   std::optional<double> threshold;    // default: the manifest's halting.threshold
   std::optional<int> max_steps;       // default: the manifest's halting.max_steps
   int64_t puzzle_id = 0;              // row of the bundle's puzzle table (0: the blank puzzle id)
   std::vector<float> puzzle_emb;      // [ndim]: use this row instead of the table's
+  StepCallback on_step;               // optional
 };
 
 struct Solution {
   std::vector<int64_t> answer;        // [L] argmax tokens of the last step
   int steps = 0;                      // supervision steps run
   std::vector<float> q_halt;          // q_halt logit after each step
+  std::vector<double> ms;             // wall time of each step
+  bool stopped = false;               // on_step returned false
 };
 
 class TrmRunner {

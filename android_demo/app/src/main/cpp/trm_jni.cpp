@@ -1,0 +1,128 @@
+// JNI over the native runner (export/executorch/runner): what the Kotlin `TrmNative` object calls.
+//
+//   TrmNative.open(bundleDir, threads)                     -> handle (a TrmRunner)
+//   TrmNative.gridSize(handle)                             -> 9 for a 9x9 Sudoku bundle, 0 without a grid task
+//   TrmNative.solve(handle, puzzle, halting, threshold, listener) -> the answer as text
+//       listener.onStep(step, answerText, haltProbability, ms) after every step; false stops the loop
+//   TrmNative.close(handle)
+//
+// Puzzles and answers travel as the task's text ("53..7....", '.' blank), so the app never sees
+// tokens. Every failure becomes an IllegalArgumentException carrying the runner's one-line message.
+// This file is built and run on the development machine too (tests/test_android_jni.py drives it
+// from a plain JVM), so everything here but the Kotlin UI is tested without an Android SDK.
+#include <jni.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "puzzle.h"
+#include "trm_runner.h"
+
+namespace {
+
+struct Handle {
+  std::unique_ptr<trm::TrmRunner> runner;
+  std::mutex mutex;   // one TrmRunner runs one solve at a time
+};
+
+void throw_error(JNIEnv* env, const std::string& message) {
+  if (env->ExceptionCheck()) return;   // a pending Java exception (e.g. from the listener) wins
+  jclass cls = env->FindClass("java/lang/IllegalArgumentException");
+  if (cls != nullptr) env->ThrowNew(cls, message.c_str());
+}
+
+std::string to_string(JNIEnv* env, jstring text) {
+  if (text == nullptr) return {};
+  const char* chars = env->GetStringUTFChars(text, nullptr);
+  std::string s = chars ? chars : "";
+  if (chars) env->ReleaseStringUTFChars(text, chars);
+  return s;
+}
+
+Handle* handle_of(JNIEnv* env, jlong handle) {
+  if (handle == 0) throw_error(env, "the runner is closed (open a bundle first)");
+  return reinterpret_cast<Handle*>(handle);
+}
+
+}  // namespace
+
+extern "C" {
+
+JNIEXPORT jlong JNICALL Java_org_trmedge_demo_TrmNative_open(JNIEnv* env, jclass, jstring bundle_dir, jint threads) {
+  std::string error;
+  trm::TrmRunner::Options options;
+  options.threads = threads;
+  auto runner = trm::TrmRunner::open(to_string(env, bundle_dir), options, &error);
+  if (!runner) {
+    throw_error(env, error);
+    return 0;
+  }
+  auto* h = new Handle();
+  h->runner = std::move(runner);
+  return reinterpret_cast<jlong>(h);
+}
+
+JNIEXPORT jint JNICALL Java_org_trmedge_demo_TrmNative_gridSize(JNIEnv* env, jclass, jlong handle) {
+  Handle* h = handle_of(env, handle);
+  if (h == nullptr) return 0;
+  const trm::Encoding& e = h->runner->manifest().encoding;
+  return e.task == "sudoku" ? e.size : 0;
+}
+
+JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solve(JNIEnv* env, jclass, jlong handle, jstring puzzle,
+                                                                jstring halting, jdouble threshold,
+                                                                jobject listener) {
+  Handle* h = handle_of(env, handle);
+  if (h == nullptr) return nullptr;
+  std::lock_guard<std::mutex> lock(h->mutex);
+  const trm::Manifest& m = h->runner->manifest();
+  std::string error;
+  std::vector<int64_t> tokens;
+  if (!trm::encode_puzzle(to_string(env, puzzle), m, &tokens, &error)) {
+    throw_error(env, error);
+    return nullptr;
+  }
+  trm::SolveOptions options;
+  trm::Halting policy;
+  if (!trm::parse_halting(to_string(env, halting), &policy)) {
+    throw_error(env, "halting is q_halt or fixed, got '" + to_string(env, halting) + "'");
+    return nullptr;
+  }
+  options.halting = policy;
+  options.threshold = threshold;
+
+  jmethodID on_step = nullptr;
+  if (listener != nullptr) {
+    jclass cls = env->GetObjectClass(listener);
+    on_step = env->GetMethodID(cls, "onStep", "(ILjava/lang/String;FD)Z");
+    if (on_step == nullptr) return nullptr;   // NoSuchMethodError is pending
+    options.on_step = [&](const trm::StepReport& r) {
+      jstring answer = env->NewStringUTF(trm::render_answer(r.answer, m).c_str());
+      if (answer == nullptr) return false;    // OutOfMemoryError is pending
+      const float p = 1.0f / (1.0f + std::exp(-r.q_halt));
+      const jboolean go = env->CallBooleanMethod(listener, on_step, static_cast<jint>(r.step), answer, p, r.ms);
+      env->DeleteLocalRef(answer);
+      return !env->ExceptionCheck() && go == JNI_TRUE;
+    };
+  }
+  trm::Solution s;
+  if (!h->runner->solve(tokens, options, &s, &error)) {
+    throw_error(env, error);
+    return nullptr;
+  }
+  if (env->ExceptionCheck()) return nullptr;   // the listener threw: let it propagate
+  return env->NewStringUTF(trm::render_answer(s.answer, m).c_str());
+}
+
+JNIEXPORT void JNICALL Java_org_trmedge_demo_TrmNative_close(JNIEnv*, jclass, jlong handle) {
+  auto* h = reinterpret_cast<Handle*>(handle);
+  if (h == nullptr) return;
+  { std::lock_guard<std::mutex> lock(h->mutex); }   // wait for a solve still running
+  delete h;
+}
+
+}  // extern "C"

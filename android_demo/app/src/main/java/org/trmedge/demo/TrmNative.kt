@@ -1,0 +1,29 @@
+package org.trmedge.demo
+
+/** The native runner (export/executorch/runner) through JNI: src/main/cpp/trm_jni.cpp.
+ *  Every failure is an IllegalArgumentException carrying the runner's one-line message. */
+object TrmNative {
+    init {
+        System.loadLibrary("trm_jni")
+    }
+
+    /** Opens a bundle folder (manifest.json, step.pte, init.bin): checks every file's sha256 and the
+     *  model's inputs against the manifest. Returns a handle for the other calls. */
+    @JvmStatic external fun open(bundleDir: String, threads: Int): Long
+
+    /** 9 for a 9x9 Sudoku bundle, 0 when the bundle's task has no grid. */
+    @JvmStatic external fun gridSize(handle: Long): Int
+
+    /** Solves a puzzle given as text ('.' or '0' blank); halting is "q_halt" or "fixed". Calls
+     *  [listener] after every supervision step and returns the final answer as text. */
+    @JvmStatic external fun solve(handle: Long, puzzle: String, halting: String, threshold: Double,
+                                  listener: StepListener?): String
+
+    @JvmStatic external fun close(handle: Long)
+}
+
+/** After each step: the answer so far, the halting probability sigmoid(q_halt), the step's time.
+ *  Return false to stop the loop. Called on the thread that called [TrmNative.solve]. */
+fun interface StepListener {
+    fun onStep(step: Int, answer: String, haltProbability: Float, ms: Double): Boolean
+}

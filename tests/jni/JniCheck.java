@@ -1,0 +1,50 @@
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import org.trmedge.demo.TrmNative;
+
+/** Drives libtrm_jni.so as the app does: java -Djava.library.path=DIR JniCheck MODE BUNDLE [ARGS]
+ *    solve BUNDLE PUZZLES HALTING   one JSON line per puzzle: answer, steps, halting probabilities, ms
+ *    stop BUNDLE PUZZLE N           fixed halting, the listener says stop after step N
+ *    error BUNDLE PUZZLE            prints the exception's class and message */
+public final class JniCheck {
+    public static void main(String[] args) throws Exception {
+        System.loadLibrary("trm_jni");
+        String mode = args[0];
+        if (mode.equals("error")) {
+            try {
+                long h = TrmNative.open(args[1], 1);
+                try {
+                    TrmNative.solve(h, args[2], args.length > 3 ? args[3] : "q_halt", 0.5, null);
+                } finally {
+                    TrmNative.close(h);
+                }
+                System.out.println("no error");
+            } catch (IllegalArgumentException e) {
+                System.out.println(e.getClass().getName() + ": " + e.getMessage());
+            }
+            return;
+        }
+        long h = TrmNative.open(args[1], 1);
+        try {
+            System.out.println("{\"grid\": " + TrmNative.gridSize(h) + "}");
+            List<String> puzzles = mode.equals("stop") ? List.of(args[2]) : Files.readAllLines(Paths.get(args[2]));
+            String halting = mode.equals("stop") ? "fixed" : args[3];
+            int stopAfter = mode.equals("stop") ? Integer.parseInt(args[3]) : Integer.MAX_VALUE;
+            for (String puzzle : puzzles) {
+                List<String> steps = new ArrayList<>();
+                String answer = TrmNative.solve(h, puzzle, halting, 0.5, (step, text, p, ms) -> {
+                    steps.add(String.format(Locale.ROOT, "{\"step\": %d, \"answer\": \"%s\", \"p\": %.9g, \"ms\": %.3f}",
+                                            step, text, p, ms));
+                    return step < stopAfter;
+                });
+                System.out.println("{\"answer\": \"" + answer + "\", \"trace\": [" + String.join(", ", steps) + "]}");
+            }
+        } finally {
+            TrmNative.close(h);
+        }
+    }
+}
