@@ -43,7 +43,7 @@ def test_bench_end_to_end(tiny_sudoku_model, tmp_path, capsys):
         if sys.platform != "darwin":
             assert rows["coreml", "fp32"]["status"] == "not run here" and "macOS" in rows["coreml", "fp32"]["reason"]
     md = (tmp_path / "b" / "bench.md").read_text()
-    assert "| pytorch | fp32 | 1 | ok |" in md
+    assert "| pytorch | fp32 | python | 1 | ok |" in md
     assert (tmp_path / "b" / "bench.png").stat().st_size > 5000
     # a second run reuses the bundles made from the same checkpoint
     assert main(args) == 0
@@ -69,3 +69,21 @@ def test_bench_bad_arguments(tmp_path, capsys):
     assert "--targets 'onnx,tensorrt': choose from" in capsys.readouterr().err
     assert main(["bench", "--threads", "two"]) == 2
     assert "--threads 'two'" in capsys.readouterr().err
+
+
+def test_append_rows_from_elsewhere(tmp_path):
+    from trm_edge.bench import SCHEMA, RowError, append_rows
+    row = {"target": "executorch", "precision": "int8", "status": "ok", "runner": "native", "device": "aarch64",
+           "threads": 4, "ms_step_p50": 3.5, "ms_step_p90": 3.9, "extra": {"device_model": "Pixel 8"}}
+    res = append_rows(tmp_path, [row])                      # no bench.json yet: one is made
+    assert res["schema"] == SCHEMA and len(res["rows"]) == 1 and res["rows"][0]["ms_puzzle_fixed"] is None
+    append_rows(tmp_path, [dict(row, threads=1)])
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["threads"] for r in saved["rows"]] == [4, 1]
+    assert "| executorch | int8 | native @ aarch64 | 4 | ok |" in (tmp_path / "bench.md").read_text()
+    with pytest.raises(RowError, match="unknown fields speed"):
+        append_rows(tmp_path, [dict(row, speed=1)])
+    (tmp_path / "bench.json").write_text('{"schema": "other/2"}')
+    with pytest.raises(RowError, match="has schema 'other/2'"):
+        append_rows(tmp_path, [row])
+    assert json.loads((tmp_path / "bench.json").read_text()) == {"schema": "other/2"}   # left as it was

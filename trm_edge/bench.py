@@ -336,8 +336,8 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
 
 # --------------------------------------------------------------------------- reports
 
-COLUMNS = [  # (header, key, format)
-    ("target", "target", "{}"), ("precision", "precision", "{}"), ("threads", "threads", "{}"),
+COLUMNS = [  # (header, key, format); "where": the runner, and the device for rows run elsewhere
+    ("target", "target", "{}"), ("precision", "precision", "{}"), ("where", "where", "{}"), ("threads", "threads", "{}"),
     ("status", "status", "{}"), ("MB", "artifact_mb", "{:.2f}"), ("parity", "parity_max_abs_logits", "{:.1e}"),
     ("solved", "accuracy", "{:.1%}"), ("steps", "mean_steps", "{:.2f}"), ("ms/step p50", "ms_step_p50", "{:.2f}"),
     ("p90", "ms_step_p90", "{:.2f}"), ("ms/step @B", "ms_step_batch_p50", "{:.1f}"), ("ms/puzzle q_halt", "ms_puzzle_q_halt", "{:.1f}"),
@@ -351,26 +351,32 @@ def cells(row: dict) -> list[str]:
     out = []
     for _, key, fmt in COLUMNS:
         v = row.get(key)
+        if key == "where":
+            v = row.get("runner", "python") + (f" @ {row['device']}" if row.get("device") else "")
         out.append("" if v is None else fmt.format(v))
     return out
 
 
 def markdown(res: dict) -> str:
-    m, pk = res["model"], res["peak"]
-    lines = [f"# trm-edge bench, {res['date']}", "",
-             f"Model `{m['path']}`: {m['parameters']:,} parameters, {m['gflop_per_step']:.2f} GFLOP per supervision "
-             f"step (batch 1). {res['settings']['puzzles']} puzzles, throughput batch {res['settings']['batch']}.",
-             f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores. GEMM peak: " + "; ".join(
-                 f"{t} threads fp32 {p['fp32_gflops']:.0f} GFLOP/s" + (f", int8 {p['int8_gops']:.0f} GOP/s"
-                                                                      if p.get("int8_gops") else "")
-                 for t, p in pk.items()), "",
-             "| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    m, pk = res.get("model") or {}, res.get("peak") or {}
+    lines = [f"# trm-edge bench, {res['date']}", ""]
+    if m:
+        lines.append(f"Model `{m['path']}`: {m['parameters']:,} parameters, {m['gflop_per_step']:.2f} GFLOP per "
+                     f"supervision step (batch 1). {res['settings']['puzzles']} puzzles, throughput batch "
+                     f"{res['settings']['batch']}.")
+    if pk:
+        lines.append(f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores. GEMM peak: " + "; ".join(
+            f"{t} threads fp32 {p['fp32_gflops']:.0f} GFLOP/s" + (f", int8 {p['int8_gops']:.0f} GOP/s"
+                                                                 if p.get("int8_gops") else "")
+            for t, p in pk.items()))
+    lines += ["", "| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in res["rows"]:
         lines.append("| " + " | ".join(cells(r)) + " |")
     notes = [f"- {r['target']} {r['precision']}: {r['reason']}" for r in res["rows"] if r["reason"]]
     if notes:
         lines += ["", *sorted(set(notes))]
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items())]
+    if res.get("versions"):
+        lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items())]
     return "\n".join(lines) + "\n"
 
 
@@ -414,3 +420,34 @@ def write(res: dict, out: Path) -> None:
     atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(res)))
     if any(r["accuracy"] is not None or r["extra"].get("curves") for r in res["rows"]):
         atomic_write(out / "bench.png", lambda p: plot(res, Path(p)))
+
+
+class RowError(ValueError):
+    """A row that is not in the trm-edge-bench/1 schema, or results that are not."""
+
+
+def append_rows(out: Path, rows: list[dict]) -> dict:
+    """Append rows measured elsewhere (`trm-runner --bench` on this machine, a phone, a board) to
+    out/bench.json, creating it if there is none, and rewrite bench.md (and bench.png)."""
+    from dataclasses import fields
+    names = [f.name for f in fields(Row)]
+    for r in rows:
+        unknown, missing = sorted(set(r) - set(names)), [n for n in ("target", "precision", "status") if n not in r]
+        if unknown or missing:
+            raise RowError(f"a row with {'unknown fields ' + ', '.join(unknown) if unknown else ''}"
+                           f"{'; ' if unknown and missing else ''}{'no ' + ', '.join(missing) if missing else ''} "
+                           f"is not a {SCHEMA} row: append what `trm-runner --bench` prints")
+    out = Path(out)
+    path = out / "bench.json"
+    if path.exists():
+        try:
+            res = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise RowError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}): fix or move it") from None
+        if res.get("schema") != SCHEMA:
+            raise RowError(f"{path} has schema {res.get('schema')!r}, not {SCHEMA}: append to another folder")
+    else:
+        res = {"schema": SCHEMA, "date": time.strftime("%Y-%m-%d %H:%M"), "rows": []}
+    res["rows"] += [asdict(Row(**r)) for r in rows]
+    write(res, out)
+    return res
