@@ -23,10 +23,15 @@ class MainActivity : Activity() {
         val status = findViewById<TextView>(R.id.status)
         val solve = findViewById<Button>(R.id.solve)
 
-        // The runner reads files by path: copy the bundle out of the APK once.
-        handle = TrmNative.open(copyAssets("bundle").path, Runtime.getRuntime().availableProcessors().coerceAtMost(4))
+        // The runner reads files by path: copy the bundle out of the APK, then open it (sha256 checked).
         puzzles = assets.open("puzzles.txt").bufferedReader().readLines().filter { it.isNotBlank() && !it.startsWith("#") }
-        status.text = getString(R.string.ready, puzzles.size)
+        try {
+            handle = TrmNative.open(copyAssets("bundle").path, Runtime.getRuntime().availableProcessors().coerceAtMost(4))
+            status.text = getString(R.string.ready, puzzles.size)
+        } catch (e: IllegalArgumentException) {
+            status.text = e.message
+            solve.isEnabled = false
+        }
 
         findViewById<Button>(R.id.generate).setOnClickListener {
             input.setText(puzzles.random())

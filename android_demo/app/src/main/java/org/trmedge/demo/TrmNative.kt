@@ -17,7 +17,7 @@ object TrmNative {
     /** Solves a puzzle given as text ('.' or '0' blank); halting is "q_halt" or "fixed". Calls
      *  [listener] after every supervision step and returns the final answer as text. */
     @JvmStatic external fun solve(handle: Long, puzzle: String, halting: String, threshold: Double,
-                                  listener: StepListener?): String
+                                  listener: StepListener): String
 
     @JvmStatic external fun close(handle: Long)
 }
