@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import os
+
 import numpy as np
 import pytest
 
@@ -164,3 +166,26 @@ def test_cli_export_and_run(tmp_path, capsys):
                  str(tmp_path / "c")]) == 2
     assert "offers precisions" in capsys.readouterr().err
 
+
+
+def test_staging_left_by_a_killed_export_is_swept(tiny_sudoku_model, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    import trm_edge.export.onnx as onnx_exporter
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                           # a pid whose process is gone
+    killed = tmp_path / f".b.{dead.pid}.x1"               # what a SIGKILLed export leaves
+    (killed / "step.onnx").parent.mkdir()
+    (killed / "step.onnx").write_bytes(b"half")
+    running = tmp_path / f".b.{os.getpid()}.x2"           # an export still at work: left alone
+    running.mkdir()
+    other = tmp_path / ".c.1.x3"                          # another bundle's: not ours to judge
+    other.mkdir()
+
+    def broken(*a, **k):
+        raise RuntimeError("stop here")
+    monkeypatch.setattr(onnx_exporter, "export", broken)
+    with pytest.raises(ExportError):
+        export_bundle(tiny_sudoku_model, "onnx", tmp_path / "b", log=lambda *a: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name])

@@ -96,6 +96,21 @@ def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, ac
     return parity
 
 
+def _sweep_stale_stages(out: Path) -> None:
+    """Remove staging folders of `out` left by exports that were killed (SIGKILL, SIGTERM, a lost
+    session): their name carries the pid that made them, and that process is gone."""
+    for d in out.parent.glob(f".{out.name}.*.*"):
+        pid = d.name[len(out.name) + 2:].split(".", 1)[0]
+        if not (d.is_dir() and pid.isdigit()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:   # alive, someone else's
+            pass
+
+
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
                   accuracy_puzzles: int = 100, parity_steps: int | None = None) -> tuple[Path, dict]:
@@ -104,7 +119,8 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         raise ExportError(f"{target} offers precisions {', '.join(mod.PRECISIONS)}, not {precision!r}")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    _sweep_stale_stages(out)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}."))
     c = model.config
     doing = "export"
     try:
