@@ -3,10 +3,9 @@ contract, clear errors for damaged bundles, and a torch-free environment that ru
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
-
-import os
 
 import numpy as np
 import pytest
