@@ -384,6 +384,7 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     colours = {}
     for r in res["rows"]:
@@ -397,6 +398,8 @@ def plot(res: dict, path: Path) -> None:
                   label=key if first else None)
     a.legend(fontsize=7, title="circle: fewest threads, square: most", title_fontsize=7)
     a.set_xscale("log")
+    a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    a.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
     a.set(xlabel="ms per puzzle, batch 1, q_halt halting", ylabel="solved %", title="latency vs accuracy")
     base = next((r for r in res["rows"] if r["extra"].get("curves")), None)
     if base:
