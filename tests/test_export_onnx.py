@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -166,16 +168,12 @@ def test_cli_export_and_run(tmp_path, capsys):
     assert "offers precisions" in capsys.readouterr().err
 
 
-
 def test_staging_left_by_a_killed_export_is_swept(tiny_sudoku_model, tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
     import trm_edge.export.onnx as onnx_exporter
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()                                           # a pid whose process is gone
     killed = tmp_path / f".b.{dead.pid}.x1"               # what a SIGKILLed export leaves
-    (killed / "step.onnx").parent.mkdir()
+    killed.mkdir()
     (killed / "step.onnx").write_bytes(b"half")
     running = tmp_path / f".b.{os.getpid()}.x2"           # an export still at work: left alone
     running.mkdir()

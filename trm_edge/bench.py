@@ -93,18 +93,17 @@ def gemm_peak(threads: int, n: int = 2048, seconds: float = 1.5) -> dict:
 
 def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
             step_seconds: float = 2.0, latency_puzzles: int = 20, fixed_puzzles: int = 3,
-            accuracy: bool = True, curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
+            curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
             latency_only: bool = False, curve_puzzles: int = 200) -> dict:
     """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
-    from trm_edge.evaluate import checker_for
+    from trm_edge.evaluate import _source, checker_for
     from trm_edge.runtime import solve
     from trm_edge.runtime.loop import _broadcast_state, _run
 
-    from trm_edge.evaluate import _source
     step, y0, z0, rows, task, S = _source(path, threads)     # a checkpoint (PyTorch) or a bundle
     n = len(puzzles)
     pe = rows(np.zeros(n, np.int64))
-    one = lambda a, i: None if a is None else a[i:i + 1]
+    emb = lambda a, b: None if pe is None else pe[a:b]      # puzzle-embedding rows of puzzles a..b
     res = {}
 
     def time_step(rows: int) -> np.ndarray:
@@ -124,16 +123,11 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
     res.update(ms_step_p50=float(np.percentile(ms, 50)), ms_step_p90=float(np.percentile(ms, 90)), step_reps=len(ms))
     res["gflops"] = flops / (res["ms_step_p50"] * 1e-3) / 1e9
     if not latency_only:   # ms per puzzle at batch 1: q_halt halting, and fixed S steps
-        k = min(latency_puzzles, n)
-        t0 = time.perf_counter()
-        for i in range(k):
-            solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="q_halt", threshold=threshold)
-        res["ms_puzzle_q_halt"] = (time.perf_counter() - t0) / k * 1e3
-        k = min(fixed_puzzles, n)
-        t0 = time.perf_counter()
-        for i in range(k):
-            solve(step, puzzles[i:i + 1], one(pe, i), y0, z0, max_steps=S, halting="fixed")
-        res["ms_puzzle_fixed"] = (time.perf_counter() - t0) / k * 1e3
+        for halting, k in (("q_halt", min(latency_puzzles, n)), ("fixed", min(fixed_puzzles, n))):
+            t0 = time.perf_counter()
+            for i in range(k):
+                solve(step, puzzles[i:i + 1], emb(i, i + 1), y0, z0, max_steps=S, halting=halting, threshold=threshold)
+            res[f"ms_puzzle_{halting}"] = (time.perf_counter() - t0) / k * 1e3
 
     if batch > 1:
         ms = time_step(batch)
@@ -144,26 +138,24 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
         return res
 
     # accuracy and throughput at batch B with compaction
-    if accuracy:
-        check = checker_for(task, np.full(puzzles.shape, -100))
-        preds, steps = np.zeros(puzzles.shape, np.int64), np.zeros(n, np.int64)
-        t0 = time.perf_counter()
-        for a in range(0, n, batch):
-            sol = solve(step, puzzles[a:a + batch], None if pe is None else pe[a:a + batch], y0, z0,
-                        max_steps=S, halting="q_halt", threshold=threshold)
-            preds[a:a + batch], steps[a:a + batch] = sol.predictions, sol.steps
-        res["puzzles_per_s"] = n / (time.perf_counter() - t0)
-        res["mean_steps"] = float(steps.mean())
-        if (task or {}).get("name") in ("sudoku", "maze"):
-            res["accuracy"] = float(check(puzzles, preds).mean())
+    check = checker_for(task, np.full(puzzles.shape, -100))
+    preds, steps = np.zeros(puzzles.shape, np.int64), np.zeros(n, np.int64)
+    t0 = time.perf_counter()
+    for a in range(0, n, batch):
+        sol = solve(step, puzzles[a:a + batch], emb(a, a + batch), y0, z0,
+                    max_steps=S, halting="q_halt", threshold=threshold)
+        preds[a:a + batch], steps[a:a + batch] = sol.predictions, sol.steps
+    res["puzzles_per_s"] = n / (time.perf_counter() - t0)
+    res["mean_steps"] = float(steps.mean())
+    if (task or {}).get("name") in ("sudoku", "maze"):
+        res["accuracy"] = float(check(puzzles, preds).mean())
     if curves:   # solved share and halting rate after every step, from one recorded fixed run
         n = min(n, curve_puzzles)
         solved, halted = np.zeros((S, n), bool), np.zeros((S, n), bool)
         logit = float(np.log(threshold / (1 - threshold)))
         for a in range(0, n, batch):
             b = min(a + batch, n)
-            sol = solve(step, puzzles[a:b], None if pe is None else pe[a:b], y0, z0,
-                        max_steps=S, halting="fixed", record=True)
+            sol = solve(step, puzzles[a:b], emb(a, b), y0, z0, max_steps=S, halting="fixed", record=True)
             for r in sol.trace:
                 solved[r.step - 1, a:b] = check(puzzles[a:b], r.logits.argmax(-1))
                 halted[r.step - 1, a:b] = r.q_halt > logit
@@ -433,13 +425,14 @@ def append_rows(out: Path, rows: list[dict]) -> dict:
     """Append rows measured elsewhere (`trm-runner --bench` on this machine, a phone, a board) to
     out/bench.json, creating it if there is none, and rewrite bench.md (and bench.png)."""
     from dataclasses import fields
-    names = [f.name for f in fields(Row)]
+    names = {f.name for f in fields(Row)}
     for r in rows:
-        unknown, missing = sorted(set(r) - set(names)), [n for n in ("target", "precision", "status") if n not in r]
-        if unknown or missing:
-            raise RowError(f"a row with {'unknown fields ' + ', '.join(unknown) if unknown else ''}"
-                           f"{'; ' if unknown and missing else ''}{'no ' + ', '.join(missing) if missing else ''} "
-                           f"is not a {SCHEMA} row: append what `trm-runner --bench` prints")
+        unknown, missing = sorted(set(r) - names), [n for n in ("target", "precision", "status") if n not in r]
+        problems = ([f"unknown fields {', '.join(unknown)}"] if unknown else []) + \
+                   ([f"no {', '.join(missing)}"] if missing else [])
+        if problems:
+            raise RowError(f"a row with {'; '.join(problems)} is not a {SCHEMA} row: "
+                           "append what `trm-runner --bench` prints")
     out = Path(out)
     path = out / "bench.json"
     if path.exists():

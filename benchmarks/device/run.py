@@ -72,10 +72,10 @@ def describe(device: Device) -> dict:
     return {"device_model": r.stdout.strip().replace("\x00", "")} if r.returncode == 0 else {}
 
 
-def write_puzzles(bundle: Path, n: int, path: Path) -> Path:
+def write_puzzles(manifest: dict, n: int, path: Path) -> Path:
     """n puzzles of the bundle's task (generated, as `trm-edge bench` does) as token lists, one per line."""
     from trm_edge.export.parity import sample_puzzles
-    m = json.loads((bundle / "manifest.json").read_text())
+    m = manifest
     c = m["trm_config"]
     tokens = sample_puzzles(m.get("task"), c["seq_len"], c["vocab_size"], n, seed=3)
     path.write_text("".join(",".join(map(str, t)) + "\n" for t in tokens))
@@ -109,8 +109,11 @@ def main(argv=None) -> int:
 
     if not (a.runner / "bin" / "trm-runner").is_file():
         fail(f"{a.runner}/bin/trm-runner is missing: install a build first (cmake --install BUILD --prefix {a.runner})")
-    if not (a.bundle / "manifest.json").is_file():
-        fail(f"{a.bundle} has no manifest.json: give a bundle folder (trm-edge export --target executorch)")
+    from trm_edge.runtime.manifest import BundleError, read_manifest
+    try:
+        manifest = read_manifest(a.bundle)    # every file present and matching its sha256 before it travels
+    except BundleError as e:
+        fail(str(e))
     try:
         threads = [int(t) for t in a.threads.split(",")]
     except ValueError:
@@ -120,7 +123,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         remote = a.remote_dir or DEFAULT_REMOTE[transport] or str(Path(tmp) / "device")
-        puzzles = write_puzzles(a.bundle, a.puzzles, Path(tmp) / "puzzles.txt")
+        puzzles = write_puzzles(manifest, a.puzzles, Path(tmp) / "puzzles.txt")
         copy, runs = plan(device, a.runner.resolve(), a.bundle.resolve(), puzzles, remote, threads, a.steps)
         if a.dry_run:
             print("\n".join(shlex.join(c) for c in copy + runs))
