@@ -38,9 +38,8 @@ def golden(request):
     return Golden(request.param)
 
 
-@pytest.fixture
-def tiny_sudoku_model():
-    """A small random MLP-t Sudoku TRM with a task, saved in our format."""
+def make_tiny_sudoku_model():
+    """A small random MLP-t 4x4-Sudoku TRM (seed 0)."""
     import torch
 
     from trm_edge.model import TRM, TRMConfig
@@ -53,6 +52,24 @@ def tiny_sudoku_model():
         m.q_head.bias.zero_()
         m.puzzle_emb.normal_()
     return m.eval()
+
+
+@pytest.fixture
+def tiny_sudoku_model():
+    """A small random MLP-t Sudoku TRM with a task, saved in our format."""
+    return make_tiny_sudoku_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_bundle(tmp_path_factory) -> Path:
+    """The tiny model (4x4 Sudoku task) exported once per session to an ONNX fp32 bundle: hostile-bundle
+    cases copy it and break the copy."""
+    from trm_edge.checkpoint import load_checkpoint, save_checkpoint
+    from trm_edge.export.bundle import export_bundle
+    d = tmp_path_factory.mktemp("tiny-onnx")
+    ckpt = load_checkpoint(save_checkpoint(make_tiny_sudoku_model(), d / "tiny.safetensors", task={"name": "sudoku", "size": 4}))
+    path, _ = export_bundle(ckpt, "onnx", d / "bundle", log=lambda *a: None, accuracy_puzzles=0)
+    return path
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from trm_edge.export.bundle import export_bundle
 
 REPO = Path(__file__).resolve().parents[1]
 BOARDS = {   # target -> (what the board installs, the extra that exports here)
-    "onnx": (["numpy", "onnxruntime==1.32.0"], "onnxruntime"),
-    "tflite": (["numpy<2", "tflite-runtime==2.14.0"], "litert_torch"),
+    "onnx": (["numpy", "jsonschema", "onnxruntime==1.32.0"], "onnxruntime"),
+    "tflite": (["numpy<2", "jsonschema", "tflite-runtime==2.14.0"], "litert_torch"),
 }
 
 

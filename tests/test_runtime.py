@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from trm_edge.errors import PuzzleError
+from trm_edge.errors import PuzzleError, TRMEdgeError
 from trm_edge.runtime import check_tokens, solve
 from trm_edge.runtime.torch_eager import TorchEagerStep
 from trm_edge.step import make_step
@@ -125,5 +125,5 @@ def test_bad_solve_arguments(tiny_sudoku_model):
     tok = np.ones((1, 16), dtype=np.int64)
     for kwargs, match in (({"halting": "sometimes"}, "halting"), ({"threshold": 1.0}, "threshold"),
                           ({"max_steps": 0}, "max_steps")):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(TRMEdgeError, match=match):
             solve(backend, tok, pe, backend.module.y_init, backend.module.z_init, **kwargs)

@@ -15,7 +15,10 @@ import torch
 import trm_edge
 from trm_edge.errors import TRMEdgeError
 from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity, sample_puzzles
-from trm_edge.runtime.manifest import FORMAT_VERSION, INIT, INIT_BIN, TARGETS, record_files, size_of, step_io, write_manifest
+from trm_edge.outdir import claim
+from trm_edge.runtime.loop import check_options
+from trm_edge.runtime.manifest import (FORMAT_VERSION, INIT, INIT_BIN, MANIFEST, TARGETS, BundleError, read_manifest,
+                                       record_files, size_of, step_io, validate_manifest, write_manifest)
 from trm_edge.step import make_step
 
 MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship in a bundle
@@ -111,14 +114,30 @@ def _sweep_stale_stages(out: Path) -> None:
             pass
 
 
+def is_our_bundle(path: Path) -> bool:
+    """A folder we may replace: a bundle whose manifest keeps the contract and lists every file in it
+    (the user's own files beside a bundle are not ours to delete)."""
+    try:
+        m = read_manifest(path, verify=False)
+    except BundleError:
+        return False
+    return all(p.name in m["files"] or p.name == MANIFEST for p in path.iterdir())
+
+
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
                   accuracy_puzzles: int = 100, parity_steps: int | None = None) -> tuple[Path, dict]:
     mod = exporter(target)
     if precision not in mod.PRECISIONS:
         raise ExportError(f"{target} offers precisions {', '.join(mod.PRECISIONS)}, not {precision!r}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_options(model.config.halt_max_steps, "q_halt", threshold)
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
+        raise ExportError(f"batch must be an integer from 1 to 4096 or None (dynamic), got {batch!r}")
+    out = claim(out, "bundle", is_our_bundle)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create {out.parent}: {e.strerror}; choose another --out") from None
     _sweep_stale_stages(out)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}."))
     c = model.config
@@ -169,9 +188,16 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         if hasattr(mod, "embed_manifest"):
             mod.embed_manifest(stage / model_file, manifest)
         write_manifest(stage, record_files(stage, manifest))
+        validate_manifest(manifest, f"the {target} manifest written")     # every exporter keeps the contract
         if out.exists():
-            shutil.rmtree(out)
-        stage.replace(out)
+            if any(out.iterdir()) and not is_our_bundle(out):   # changed while we exported: leave it alone
+                raise ExportError(f"{out} now holds files that are not a bundle of ours; nothing was written")
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            out.replace(old)
+            stage.replace(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            stage.replace(out)
         return out, manifest
     except Exception as e:
         shutil.rmtree(stage, ignore_errors=True)

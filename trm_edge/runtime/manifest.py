@@ -2,22 +2,33 @@
 
 A bundle is a directory:
 
-    manifest.json   this schema (format_version 1)
+    manifest.json   the contract, written once as JSON Schema: bundle.schema.json beside this file
+                    (the same file is export/bundle.schema.json for native readers)
     <model_file>    the step graph for one target (step.onnx, step.pte, step.mlpackage, step.tflite)
     init.npz        y_init, z_init [D] float32 (and puzzle_emb_table [rows, ndim] when the table is small)
+    init.bin        the same arrays as raw little-endian float32, for native readers
 
-manifest.json holds: format_version, target, precision, model_file, batch (an int, or null for any
-batch), files (name -> sha256, bytes) for every file, trm_config, task (with its token encoding),
-inputs and outputs (name, shape, dtype; "batch" stands for the batch dimension), io_names (our
-tensor name -> the name inside the format, where the format renames them), halting (max_steps,
-threshold), tools (versions) and parity (what was measured against PyTorch float32 at export).
+The rules every runtime applies before it opens anything (export/README.md lists them, numbered):
+ 1. manifest.json is a regular file (no symlink) of at most 16 MiB, UTF-8 JSON, valid against the schema.
+ 2. Every name the manifest gives (keys of `files`, `model_file`, `init_bin.file`) is a plain name
+    inside the bundle: no folder part, no `..`, no absolute path, no leading dot (the schema's pattern).
+ 3. The model file and every init file the runtime opens are listed in `files` with sha256 and bytes.
+ 4. A listed file is a regular file in the bundle folder, not a symlink (a Core ML .mlpackage is a
+    folder holding only regular files and folders, no symlinks); its size is compared before hashing.
+ 5. Its sha256 matches.
+ 6. `inputs`/`outputs` are exactly what `trm_config` gives (names, order, shapes, dtypes), and
+    `init_bin`'s arrays lie inside init.bin with the shapes `trm_config` gives.
 
-This module needs the standard library alone: anything that can read JSON can run a bundle.
+This module needs the standard library and jsonschema alone: anything that can read JSON can run a bundle.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+import stat
+from functools import lru_cache
 from pathlib import Path
 
 from trm_edge.errors import TRMEdgeError
@@ -27,45 +38,61 @@ MANIFEST = "manifest.json"
 INIT = "init.npz"
 INIT_BIN = "init.bin"     # the same arrays, raw little-endian float32, for native readers (see manifest "init_bin")
 TARGETS = ("onnx", "executorch", "coreml", "tflite")
+SCHEMA_FILE = Path(__file__).with_name("bundle.schema.json")
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_STEPS = 1024          # the schema's bound on halting.max_steps (the reference uses 16)
 
 
 class BundleError(TRMEdgeError):
     pass
 
 
+# ---------------------------------------------------------------- files: hashing, sizes, safe opening
+
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of a regular file that is no symlink, or a BundleError (never blocks on a FIFO)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise BundleError(f"cannot open {path}: {e.strerror}; re-copy the bundle") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BundleError(f"{path} is not a regular file; a bundle holds regular files only")
+    return fd
+
+
+def _tree(path: Path) -> list[Path]:
+    """A file, or a folder's files (sorted): regular files and folders only, no symlinks anywhere."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        raise BundleError(f"{path} is a symlink; a bundle holds regular files only (copy the file itself)")
+    if stat.S_ISREG(st.st_mode):
+        return [path]
+    if not stat.S_ISDIR(st.st_mode):
+        raise BundleError(f"{path} is not a regular file; a bundle holds regular files only")
+    out = []
+    for p in sorted(path.iterdir()):
+        out += _tree(p)
+    return out
+
+
 def sha256_of(path: Path) -> str:
     """sha256 of a file, or of a directory's files (sorted relative paths and their bytes)."""
     h = hashlib.sha256()
     path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for p in files:
-        if path.is_dir():
+    is_dir = path.is_dir() and not path.is_symlink()
+    for p in _tree(path):
+        if is_dir:
             h.update(p.relative_to(path).as_posix().encode() + b"\0")
-        with open(p, "rb") as f:
+        with os.fdopen(_open_regular(p), "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
 
 
 def size_of(path: Path) -> int:
-    path = Path(path)
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-
-
-def step_io(config: dict, token_dtype: str = "int64", batch=None) -> tuple[list, list]:
-    """The step's inputs and outputs in order, from a TRM config dict."""
-    B = "batch" if batch is None else int(batch)
-    L, D, V = config["seq_len"], config["hidden_size"], config["vocab_size"]
-    N = L + (config["puzzle_emb_len"] if config.get("puzzle_emb_ndim", 0) else 0)
-    inputs = [{"name": "tokens", "shape": [B, L], "dtype": token_dtype}]
-    if config.get("puzzle_emb_ndim", 0):
-        inputs.append({"name": "puzzle_emb", "shape": [B, config["puzzle_emb_ndim"]], "dtype": "float32"})
-    inputs += [{"name": "y", "shape": [B, N, D], "dtype": "float32"}, {"name": "z", "shape": [B, N, D], "dtype": "float32"}]
-    outputs = [{"name": "y_next", "shape": [B, N, D], "dtype": "float32"},
-               {"name": "z_next", "shape": [B, N, D], "dtype": "float32"},
-               {"name": "logits", "shape": [B, L, V], "dtype": "float32"},
-               {"name": "q_halt", "shape": [B], "dtype": "float32"}]
-    return inputs, outputs
+    return sum(os.lstat(p).st_size for p in _tree(Path(path)))
 
 
 def record_files(bundle: Path, manifest: dict) -> dict:
@@ -84,28 +111,183 @@ def write_manifest(bundle: Path, manifest: dict) -> Path:
     return p
 
 
-def read_manifest(bundle, verify: bool = True) -> dict:
-    """manifest.json of a bundle, checked: version, required keys, every file present and unchanged."""
-    bundle = Path(bundle)
-    p = bundle / MANIFEST
-    if not p.is_file():
-        raise BundleError(f"{bundle} is not a bundle: it has no {MANIFEST} (export one with `trm-edge export`)")
-    try:
-        m = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise BundleError(f"{p} is not valid JSON ({e.msg} at line {e.lineno}); re-export the bundle") from None
+def bundle_file(bundle: Path, manifest: dict, name: str, role: str, verify: bool = True) -> Path:
+    """The path of a file the runtime is about to open, after rules 2-5 (module doc): listed, plain,
+    regular, the size as listed, and (verify) the sha256 as listed."""
+    info = manifest["files"].get(name)
+    if not isinstance(info, dict):
+        raise BundleError(f"{bundle}: the manifest lists no sha256 for {name} ({role}); re-export the bundle")
+    check_file(bundle, name, info, verify)
+    return bundle / name
+
+
+def check_file(bundle: Path, name: str, info: dict, verify: bool = True) -> None:
+    f = bundle / name
+    if not (f.exists() or f.is_symlink()):
+        raise BundleError(f"{bundle}: {name} is missing (the manifest lists it); copy the whole bundle")
+    size = size_of(f)          # refuses symlinks and anything but regular files and folders, reads nothing
+    if size != info["bytes"]:
+        raise BundleError(f"{bundle}: {name} has {size} bytes, the manifest lists {info['bytes']} (corrupted or "
+                          f"truncated); re-export or re-copy it")
+    if verify and sha256_of(f) != info["sha256"]:
+        raise BundleError(f"{bundle}: {name} does not match its sha256 in the manifest (corrupted or altered); "
+                          f"re-export or re-copy it")
+
+
+# ---------------------------------------------------------------- the contract
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+    schema = json.loads(SCHEMA_FILE.read_text())
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _where(error) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".") or "the manifest"
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def schema_errors(manifest) -> list[str]:
+    """What breaks the schema, one line each (most specific first); empty when the manifest is valid."""
+    import jsonschema
+    errors = sorted(_validator().iter_errors(manifest), key=jsonschema.exceptions.relevance)
+    out = []
+    for e in errors:
+        leaf = e
+        while leaf.context:        # anyOf/oneOf: the branch of the value's own type says most
+            closer = [c for c in leaf.context if c.validator not in ("type", "const", "enum")]
+            leaf = jsonschema.exceptions.best_match(closer or leaf.context)
+        msg, r = leaf.message, repr(leaf.instance)
+        if len(r) > 40:
+            msg = msg.replace(r, f"the {type(leaf.instance).__name__}"
+                                 + (f" of {len(leaf.instance)} items" if isinstance(leaf.instance, (list, dict)) else ""))
+        msg = msg if len(msg) <= 160 else msg[:157] + "..."
+        out.append(f"{_where(leaf)}: {msg}".replace("\n", " "))
+    return out
+
+
+def step_io(config: dict, token_dtype: str = "int64", batch=None) -> tuple[list, list]:
+    """The step's inputs and outputs in order, from a TRM config dict."""
+    B = "batch" if batch is None else int(batch)
+    L, D, V = config["seq_len"], config["hidden_size"], config["vocab_size"]
+    N = L + (config["puzzle_emb_len"] if config.get("puzzle_emb_ndim", 0) else 0)
+    inputs = [{"name": "tokens", "shape": [B, L], "dtype": token_dtype}]
+    if config.get("puzzle_emb_ndim", 0):
+        inputs.append({"name": "puzzle_emb", "shape": [B, config["puzzle_emb_ndim"]], "dtype": "float32"})
+    inputs += [{"name": "y", "shape": [B, N, D], "dtype": "float32"}, {"name": "z", "shape": [B, N, D], "dtype": "float32"}]
+    outputs = [{"name": "y_next", "shape": [B, N, D], "dtype": "float32"},
+               {"name": "z_next", "shape": [B, N, D], "dtype": "float32"},
+               {"name": "logits", "shape": [B, L, V], "dtype": "float32"},
+               {"name": "q_halt", "shape": [B], "dtype": "float32"}]
+    return inputs, outputs
+
+
+def init_shapes(config: dict) -> dict:
+    """The shapes init arrays may have: y_init/z_init [D] or [P+L, D]; puzzle_emb_table [rows, ndim]."""
+    D, N = config["hidden_size"], config["seq_len"] + (config["puzzle_emb_len"] if config["puzzle_emb_ndim"] else 0)
+    return {"y_init": ([D], [N, D]), "z_init": ([D], [N, D]), "puzzle_emb_table": ("rows", config["puzzle_emb_ndim"])}
+
+
+def init_shape_ok(name: str, shape, config: dict) -> bool:
+    want = init_shapes(config)[name]
+    if name == "puzzle_emb_table":
+        return config["puzzle_emb_ndim"] > 0 and len(shape) == 2 and shape[0] >= 1 and shape[1] == want[1]
+    return list(shape) in want
+
+
+def contract_errors(m: dict) -> list[str]:
+    """The rules a schema cannot state (module doc, rules 3 and 6) on a schema-valid manifest."""
+    errs = []
+    listed = m["files"]
+    if m["model_file"] not in listed:
+        errs.append(f"model_file {m['model_file']} is not listed in files (no sha256 to check it against)")
+    if INIT not in listed:
+        errs.append(f"{INIT} is not listed in files (no sha256 to check it against)")
+    init_bin = m.get("init_bin")
+    if init_bin and init_bin["file"] not in listed:
+        errs.append(f"init_bin.file {init_bin['file']} is not listed in files")
+    c = m["trm_config"]
+    if c["puzzle_emb_ndim"] and c["puzzle_emb_len"] * c["hidden_size"] < c["puzzle_emb_ndim"]:
+        errs.append("trm_config: puzzle_emb_ndim does not fit puzzle_emb_len x hidden_size")
+    token_dtype = m["inputs"][0]["dtype"] if m["inputs"][0]["dtype"] in ("int32", "int64") else "int64"
+    want_in, want_out = step_io(c, token_dtype, m["batch"])
+    spec = lambda t: f"{t['name']} {t['shape']} {t['dtype']}".replace("'", "")
+    for what, got, want in (("inputs", m["inputs"], want_in), ("outputs", m["outputs"], want_out)):
+        if got != want:
+            i = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+            g = spec(got[i]) if i < len(got) else "missing"
+            w = spec(want[i]) if i < len(want) else "nothing more"
+            errs.append(f"{what}[{i}] is {g}, trm_config and batch give {w}")
+    names = {t["name"] for t in want_in + want_out}
+    if set(m["io_names"]) != names:
+        errs.append(f"io_names must name exactly {', '.join(sorted(names))}")
+    if m["batch"] is not None and m.get("max_batch") not in (None, m["batch"]):
+        errs.append(f"max_batch {m['max_batch']} differs from the fixed batch {m['batch']}")
+    if init_bin:
+        end, seen = 0, set()
+        size = listed.get(init_bin["file"], {}).get("bytes", 0)
+        for a in init_bin["arrays"]:
+            n = math.prod(a["shape"]) * 4
+            if a["name"] in seen:
+                errs.append(f"init_bin lists {a['name']} twice")
+            seen.add(a["name"])
+            if not init_shape_ok(a["name"], a["shape"], c):
+                errs.append(f"init_bin.{a['name']} has shape {a['shape']}, which trm_config does not give")
+            if a["offset"] + n > size:
+                errs.append(f"init_bin.{a['name']} ends at byte {a['offset'] + n}, past the end of "
+                            f"{init_bin['file']} ({size} bytes)")
+            end = max(end, a["offset"] + n)
+        if not {"y_init", "z_init"} <= seen:
+            errs.append("init_bin lacks y_init or z_init")
+    return errs
+
+
+def validate_manifest(m, where="manifest.json") -> dict:
+    """The manifest, if it keeps the contract (schema + rules 3 and 6); a one-line BundleError if not."""
+    if not isinstance(m, dict):
+        raise BundleError(f"{where} holds a JSON {type(m).__name__ if m is not None else 'null'}, not an object; "
+                          f"re-export the bundle")
     if m.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{p}: format_version {m.get('format_version')!r}, this runtime reads {FORMAT_VERSION}")
-    missing = [k for k in ("target", "precision", "model_file", "files", "trm_config", "inputs", "outputs", "halting")
-               if k not in m]
-    if missing:
-        raise BundleError(f"{p} lacks {', '.join(missing)}; re-export the bundle")
-    if verify:
-        for name, info in m["files"].items():
-            f = bundle / name
-            if not f.exists():
-                raise BundleError(f"{bundle}: {name} is missing (the manifest lists it); copy the whole bundle")
-            if sha256_of(f) != info["sha256"]:
-                raise BundleError(f"{bundle}: {name} does not match its sha256 in the manifest (corrupted or "
-                                  f"truncated: {size_of(f)} bytes, expected {info['bytes']}); re-export or re-copy it")
+        raise BundleError(f"{where}: format_version {_short(m.get('format_version'))}, this runtime reads "
+                          f"{FORMAT_VERSION}; re-export the bundle with this trm-edge")
+    errs = schema_errors(m) or contract_errors(m)
+    if errs:
+        more = f" (and {len(errs) - 1} more problem{'s' * (len(errs) > 2)})" if len(errs) > 1 else ""
+        raise BundleError(f"{where} breaks the bundle contract: {errs[0]}{more}; re-export the bundle")
+    return m
+
+
+def read_manifest(bundle, verify: bool = True) -> dict:
+    """manifest.json of a bundle, checked: the contract (schema and rules), every listed file present,
+    regular, of its size and (verify) unchanged. Nothing outside the bundle folder is opened."""
+    bundle = Path(bundle)
+    if not bundle.is_dir():
+        raise BundleError(f"{bundle} is not a folder; give a bundle folder, as `trm-edge export` writes")
+    p = bundle / MANIFEST
+    if not (p.exists() or p.is_symlink()):
+        raise BundleError(f"{bundle} is not a bundle: it has no {MANIFEST} (export one with `trm-edge export`)")
+    st = os.lstat(p)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{p} is not a regular file (a symlink or a device); copy the bundle's own manifest.json")
+    if st.st_size > MAX_MANIFEST_BYTES:
+        raise BundleError(f"{p} has {st.st_size} bytes, more than a manifest's {MAX_MANIFEST_BYTES}; re-export the bundle")
+    with os.fdopen(_open_regular(p), "rb") as f:
+        raw = f.read(MAX_MANIFEST_BYTES + 1)
+    try:
+        m = json.loads(raw.decode("utf-8"), parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+    except UnicodeDecodeError:
+        raise BundleError(f"{p} is not UTF-8 text; re-export the bundle") from None
+    except (json.JSONDecodeError, ValueError, RecursionError) as e:
+        msg = f"{e.msg} at line {e.lineno}" if isinstance(e, json.JSONDecodeError) else f"bad value {e}"
+        raise BundleError(f"{p} is not valid JSON ({msg}); re-export the bundle") from None
+    validate_manifest(m, str(p))
+    for name, info in m["files"].items():
+        check_file(bundle, name, info, verify)
     return m
