@@ -256,7 +256,35 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
           step_seconds: float = 2.0, min_reps: int = 10, threshold: float = 0.5, progress: bool = True,
           log=print) -> dict:
     """accuracy=False: latency only (steps at batch 1 and B; for random-weight models of published sizes)."""
+    import math
     import warnings
+
+    from trm_edge.errors import TRMEdgeError
+    from trm_edge.outdir import claim
+    from trm_edge.runtime.loop import check_options
+    unknown = [t for t in targets if t not in PRECISIONS]
+    if unknown or not targets:
+        raise TRMEdgeError(f"targets {list(targets)}: choose from {', '.join(PRECISIONS)}")
+    for p in precisions or ():
+        if not any(p in PRECISIONS[t] for t in targets):
+            offered = [t for t in PRECISIONS if p in PRECISIONS[t]]
+            raise TRMEdgeError(f"no target asked for offers precision {p!r} ({', '.join(targets)} offer "
+                               f"{', '.join(sorted({q for t in targets for q in PRECISIONS[t]}))}); "
+                               + (f"add --targets {','.join(offered)}" if offered else "drop it"))
+    for t in targets:
+        if precisions is not None and not any(p in PRECISIONS[t] for p in precisions):
+            raise TRMEdgeError(f"target {t} offers {', '.join(PRECISIONS[t])}, none of the precisions asked for "
+                               f"({', '.join(precisions)}); drop it from --targets or add one of its precisions")
+    check_options(16, "q_halt", threshold)
+    if not (isinstance(step_seconds, (int, float)) and math.isfinite(step_seconds) and step_seconds > 0):
+        raise TRMEdgeError(f"step seconds must be a positive number, got {step_seconds!r}")
+    for name, v in (("puzzles", puzzles), ("batch", batch), ("min_reps", min_reps)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise TRMEdgeError(f"{name} must be a positive integer, got {v!r}")
+    if not threads or any(isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 1024 for t in threads):
+        raise TRMEdgeError(f"threads must be positive integers, got {list(threads)!r}")
+    out = claim(out, "benchmark", lambda d: (d / "bench.json").is_file())
+    claim(bundles, "bundles folder", lambda d: True, option="--bundles")   # bundles inside are checked one by one
 
     import torch
 

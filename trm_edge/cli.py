@@ -5,6 +5,8 @@ Bad input prints one line `error: ...` naming the problem and the fix, and exits
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +16,41 @@ import click
 from trm_edge.errors import PuzzleError, TRMEdgeError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sudoku.safetensors"
+MAX_STEPS = 1024          # trm_edge.runtime.loop.MAX_STEPS (not imported: it would load numpy for --help)
+PROGRESS_ROWS = 256       # solves of more puzzles than this show a progress bar on stderr
+
+
+class Probability(click.ParamType):
+    """A float strictly between 0 and 1 (click's FloatRange lets NaN through)."""
+    name = "probability"
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; give a probability between 0 and 1, e.g. 0.5", param, ctx)
+        if not (math.isfinite(v) and 0.0 < v < 1.0):
+            self.fail(f"{value} is not strictly between 0 and 1; give a probability such as 0.5", param, ctx)
+        return v
+
+
+class PositiveFloat(click.ParamType):
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (math.isfinite(v) and v > 0):
+            self.fail(f"{value} must be a positive finite number", param, ctx)
+        return v
+
+
+PROBABILITY, POSITIVE = Probability(), PositiveFloat()
+STEPS = click.IntRange(1, MAX_STEPS)
+PUZZLE_ID = click.IntRange(0, 2**62)
+THREADS = click.IntRange(1, 1024)
 
 
 def _load(model: str | None, config: str | None):
@@ -80,27 +117,60 @@ def _read_puzzles(puzzle, puzzle_file) -> list[str]:
         raise PuzzleError("give exactly one of --puzzle TEXT or --puzzle-file FILE")
     if puzzle is not None:
         return [puzzle]
-    lines = [ln.strip() for ln in Path(puzzle_file).read_text().splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not lines:
-        raise PuzzleError(f"{puzzle_file} holds no puzzle (one per line)")
-    return lines
+    from trm_edge.data import read_puzzle_file
+    return read_puzzle_file(puzzle_file)
 
 
-def _print_solutions(texts, sol, cod, ms: float, as_json: bool, backend: str):
-    """One grid (or JSON line) per puzzle, then a timing line."""
+def _parse(cod, texts) -> "np.ndarray":
+    """Each puzzle's tokens; a puzzle whose givens break the task's rules is refused before solving."""
+    import numpy as np
+    tokens = []
     for i, text in enumerate(texts):
-        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"),
+        where = f"puzzle {i + 1}: " if len(texts) > 1 else ""
+        try:
+            t = cod.parse(text)
+        except PuzzleError as e:
+            raise PuzzleError(f"{where}{e}") from None
+        why = cod.contradiction(t)
+        if why:
+            raise PuzzleError(f"{where}{why}; nothing was solved (fix the puzzle)")
+        tokens.append(t)
+    return np.stack(tokens)
+
+
+def _progress(n: int, max_steps: int):
+    """A progress bar on stderr for big solves (rows still running after each step), or None."""
+    if n <= PROGRESS_ROWS:
+        return None, None
+    from tqdm import tqdm
+    bar = tqdm(total=max_steps, desc=f"solving {n} puzzles", unit="step", file=sys.stderr, leave=False)
+
+    def update(step, active):
+        bar.update(step - bar.n)
+        bar.set_postfix(running=active)
+    return update, bar
+
+
+def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend: str):
+    """One grid (or JSON line) per puzzle with whether its answer keeps the task's rules, then a timing line."""
+    kept = []
+    for i, text in enumerate(texts):
+        ok = cod.satisfies(tokens[i], sol.predictions[i])    # None: the task has no label-free rule checker
+        kept.append(ok)
+        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"), "solved": ok,
                "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
         if as_json:
             click.echo(json.dumps(row | {"backend": backend, "ms_batch": round(ms, 2)}))
         else:
+            word = {True: "yes", False: "no (the answer breaks the rules)", None: "unknown (no rule checker for this task)"}[ok]
             click.echo(cod.render(sol.predictions[i]))
-            click.echo(f"steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
+            click.echo(f"solved: {word}; steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
     if not as_json:
         total = int(sol.steps.sum())
+        checked = [k for k in kept if k is not None]
+        solved = f", {sum(checked)} of {len(checked)} keep the rules" if checked else ""
         click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {backend} ({ms / max(total, 1):.2f} ms per "
-                   f"row-step, {total} row-steps, batch {len(texts)})")
+                   f"row-step, {total} row-steps, batch {len(texts)}){solved}")
 
 
 @cli.command()
@@ -109,11 +179,11 @@ def _print_solutions(texts, sol, cod, ms: float, as_json: bool, backend: str):
 @click.option("--puzzle", help="the puzzle: Sudoku digits with 0 or . for blanks, or raw tokens '0,3,1,...'")
 @click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
 @click.option("--task", type=click.Choice(["sudoku", "maze", "arc", "tokens"]), help="how to read the puzzle (default: the model's task)")
-@click.option("--puzzle-id", default=0, show_default=True, help="puzzle-embedding row (0 = blank)")
+@click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row (0 = blank)")
 @click.option("--halting", type=click.Choice(["q_halt", "fixed"]), default="q_halt", show_default=True)
-@click.option("--threshold", default=0.5, show_default=True, help="halt when sigmoid(q_halt) > threshold")
-@click.option("--max-steps", type=click.IntRange(min=1), help="supervision steps at most (default: the model's)")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads")
+@click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="halt when sigmoid(q_halt) > threshold")
+@click.option("--max-steps", type=STEPS, help="supervision steps at most (default: the model's)")
+@click.option("--threads", type=THREADS, help="CPU threads")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line per puzzle")
 def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshold, max_steps, threads, as_json):
     """Solve puzzles with the PyTorch eager step and the host halting loop."""
@@ -126,22 +196,26 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
     from trm_edge.runtime.torch_eager import TorchEagerStep
     from trm_edge.step import make_step
 
-    if not 0.0 < threshold < 1.0:
-        raise TRMEdgeError(f"--threshold {threshold} is no probability; give a value between 0 and 1")
     texts = _read_puzzles(puzzle, puzzle_file)
     m = _load(model, config)
     c = m.config
     cod = task_codec(task or m.metadata.get("task"), c.seq_len)
-    tokens = check_tokens(np.stack([cod.parse(t) for t in texts]), c.seq_len, c.vocab_size)
+    tokens = check_tokens(_parse(cod, texts), c.seq_len, c.vocab_size)
     if c.puzzle_emb_ndim and not 0 <= puzzle_id < c.num_puzzle_identifiers:
         raise PuzzleError(f"--puzzle-id {puzzle_id} is outside the puzzle table (0..{c.num_puzzle_identifiers - 1})")
     pe = m.puzzle_rows(torch.full((len(texts),), puzzle_id)).numpy() if c.puzzle_emb_ndim else None
 
     backend = TorchEagerStep(make_step(m), threads=threads)
+    steps = max_steps if max_steps is not None else min(c.halt_max_steps, MAX_STEPS)
+    update, bar = _progress(len(texts), steps)
     t0 = time.perf_counter()
-    sol = run(backend, tokens, pe, backend.module.y_init, backend.module.z_init,
-              max_steps=max_steps or c.halt_max_steps, halting=halting, threshold=threshold)
-    _print_solutions(texts, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, "pytorch-eager fp32")
+    try:
+        sol = run(backend, tokens, pe, backend.module.y_init, backend.module.z_init,
+                  max_steps=steps, halting=halting, threshold=threshold, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, "pytorch-eager fp32")
 
 
 @cli.group()
@@ -165,9 +239,9 @@ def data_build(task, out, size, n_train, n_test, givens, min_path, arc_version, 
     """Generate puzzles (or read ARC tasks) and write a dataset."""
     from trm_edge.data import build
     if task == "sudoku":
-        path = build.build_sudoku(out, size or 9, n_train, n_test, givens, seed)
+        path = build.build_sudoku(out, 9 if size is None else size, n_train, n_test, givens, seed)
     elif task == "maze":
-        path = build.build_maze(out, size or 30, n_train, n_test, min_path, seed)
+        path = build.build_maze(out, 30 if size is None else size, n_train, n_test, min_path, seed)
     else:
         path = build.build_arc(out, arc_version, augmentations, seed)
     click.echo(f"wrote {path}")
@@ -191,11 +265,11 @@ def train(config, out, data_path, steps, max_minutes):
 @cli.command("eval")
 @click.option("--model", type=click.Path(), help="checkpoint, or an exported bundle folder (default: the shipped Sudoku model)")
 @click.option("--data", "data_path", required=True, type=click.Path(), help="dataset folder with a test/ split")
-@click.option("--puzzles", default=1000, show_default=True)
-@click.option("--max-steps", type=click.IntRange(min=1), help="default: the model's halt_max_steps")
+@click.option("--puzzles", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--max-steps", type=STEPS, help="default: the model's halt_max_steps")
 @click.option("--thresholds", default="0.3,0.5,0.7,0.9", show_default=True, help="q_halt thresholds to report")
 @click.option("--out", type=click.Path(file_okay=False), help="write eval.json and eval.png here")
-@click.option("--threads", type=click.IntRange(min=1))
+@click.option("--threads", type=THREADS)
 @click.option("--fixed/--no-fixed", default=True, show_default=True,
               help="also run every puzzle for all steps (per-step accuracy, all thresholds); off: one q_halt run")
 def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fixed):
@@ -205,8 +279,8 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
         ts = tuple(float(t) for t in thresholds.split(","))
     except ValueError:
         raise TRMEdgeError(f"--thresholds {thresholds!r}: give probabilities separated by commas, e.g. 0.5,0.9") from None
-    if not all(0 < t < 1 for t in ts):
-        raise TRMEdgeError("--thresholds must lie strictly between 0 and 1")
+    if not ts or not all(math.isfinite(t) and 0 < t < 1 for t in ts):
+        raise TRMEdgeError(f"--thresholds {thresholds!r}: each must lie strictly between 0 and 1, e.g. 0.5,0.9")
     path = Path(model) if model else DEFAULT_MODEL
     if not path.exists():
         raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
@@ -239,18 +313,18 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
 @click.option("--quantize", "precision", default="fp32", show_default=True, help="fp32, int8, ... (per target)")
 @click.option("--batch", default="dynamic", show_default=True, help="a fixed batch size, or 'dynamic'")
 @click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: bundles/<model>-<target>-<precision>)")
-@click.option("--threshold", default=0.5, show_default=True, help="q_halt threshold recorded in the manifest")
+@click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="q_halt threshold recorded in the manifest")
 def export(target, model, config, precision, batch, out, threshold):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     import logging
     import warnings
 
     from trm_edge.export.bundle import export_bundle
-    if batch != "dynamic" and not (batch.isdigit() and int(batch) >= 1):
-        raise TRMEdgeError(f"--batch {batch!r}: give a positive integer or 'dynamic'")
+    if batch != "dynamic" and not (batch.isascii() and batch.isdigit() and 1 <= int(batch) <= 4096):
+        raise TRMEdgeError(f"--batch {batch!r}: give an integer from 1 to 4096 or 'dynamic'")
     m = _load(model, config)
     name = Path(model).stem if model else DEFAULT_MODEL.stem
-    out = Path(out or f"bundles/{name}-{target}-{precision}")
+    out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
     click.echo(f"exporting {name} -> {out}")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     t0 = time.perf_counter()
@@ -267,12 +341,13 @@ def export(target, model, config, precision, batch, out, threshold):
 @click.argument("bundle", type=click.Path())
 @click.option("--puzzle", help="the puzzle in the task's notation (or raw tokens)")
 @click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
-@click.option("--puzzle-id", default=0, show_default=True, help="puzzle-embedding row")
+@click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row")
 @click.option("--halting", type=click.Choice(["q_halt", "fixed"]), help="default: the manifest's")
-@click.option("--threshold", type=float, help="default: the manifest's")
-@click.option("--threads", type=click.IntRange(min=1))
+@click.option("--threshold", type=PROBABILITY, help="default: the manifest's")
+@click.option("--max-steps", type=STEPS, help="default: the manifest's")
+@click.option("--threads", type=THREADS)
 @click.option("--json", "as_json", is_flag=True)
-def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, threads, as_json):
+def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, threads, as_json):
     """Solve puzzles with an exported bundle through its manifest (no torch involved)."""
     import numpy as np
 
@@ -281,10 +356,16 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, threads, as_
     texts = _read_puzzles(puzzle, puzzle_file)
     b = Bundle(bundle, threads=threads)
     cod = task_codec(b.task, b.seq_len)
-    tokens = np.stack([cod.parse(t) for t in texts])
+    tokens = _parse(cod, texts)
+    update, bar = _progress(len(texts), max_steps or b.manifest["halting"]["max_steps"])
     t0 = time.perf_counter()
-    sol = b.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id), halting=halting, threshold=threshold)
-    _print_solutions(texts, sol, cod, (time.perf_counter() - t0) * 1e3, as_json,
+    try:
+        sol = b.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64), halting=halting,
+                      threshold=threshold, max_steps=max_steps, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json,
                      f"{b.manifest['target']} {b.manifest['precision']}")
 
 
@@ -310,9 +391,9 @@ def _csv(value: str, allowed, what: str) -> tuple:
 @click.option("--curves/--no-curves", default=True, show_default=True,
               help="record solved/halted share after every step on the baseline (a fixed-steps run)")
 @click.option("--accuracy/--no-accuracy", default=True, show_default=True, help="off: latency only (random weights)")
-@click.option("--step-seconds", default=2.0, show_default=True, help="time spent timing single steps per row")
+@click.option("--step-seconds", default=2.0, show_default=True, type=POSITIVE, help="time spent timing single steps per row")
 @click.option("--min-reps", default=10, show_default=True, type=click.IntRange(min=1), help="timed steps at least")
-@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY,
               help="q_halt halting threshold for the accuracy, steps and latency columns")
 def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds, min_reps,
           threshold):
@@ -329,10 +410,11 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
     pr = None if precisions == "all" else _csv(precisions, every, "--quantize")
     try:
         th = tuple(int(t) for t in threads.split(","))
-        assert th and all(t >= 1 for t in th)
-    except (ValueError, AssertionError):
+        if not th or not all(1 <= t <= 1024 for t in th):
+            raise ValueError
+    except ValueError:
         raise TRMEdgeError(f"--threads {threads!r}: give positive integers separated by commas, e.g. 1,2") from None
-    out = Path(out or f"bench/{path.stem}")
+    out = Path(out if out is not None else f"bench/{path.stem}")
     import logging
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     res = b.bench(path, tg, pr, puzzles, batch, th, out, bundles, curves=curves, accuracy=accuracy,
@@ -365,6 +447,16 @@ def main(argv=None) -> int:
     except click.Abort:
         click.echo("aborted", err=True)
         return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as e:   # a bug of ours: still one line; TRM_EDGE_DEBUG=1 shows the traceback
+        if os.environ.get("TRM_EDGE_DEBUG"):
+            raise
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        click.echo(f"error: internal error {type(e).__name__}: {first} (a bug in trm-edge: please report it; "
+                   f"TRM_EDGE_DEBUG=1 shows the traceback)", err=True)
+        return 3
 
 
 if __name__ == "__main__":
