@@ -306,3 +306,25 @@ def test_secret_sentinel_exists(tiny_onnx_bundle, tmp_path):
     """The sentinel the cases point at is really there (so 'not opened' means something)."""
     _, outside = fresh_copy(tiny_onnx_bundle, tmp_path)
     assert (outside / SECRET).read_text().startswith("nothing")
+
+
+def test_another_bundles_model_file_is_refused_at_load(tiny_onnx_bundle, tmp_path):
+    """A model file of another model (D=16, not 32) with its hash recomputed: refused when the bundle
+    opens, naming the tensor that does not fit, not at the first step with the runtime's own words."""
+    import torch
+
+    from hostile_bundles import rehash
+    from trm_edge.checkpoint import load_checkpoint, save_checkpoint
+    from trm_edge.export.bundle import export_bundle
+    from trm_edge.model import TRM, TRMConfig
+    torch.manual_seed(1)
+    other = TRM(TRMConfig(seq_len=16, vocab_size=6, hidden_size=16, expansion=2, H_cycles=1, L_cycles=1,
+                          halt_max_steps=2, mlp_t=True, pos_encodings="none")).eval()
+    ck = load_checkpoint(save_checkpoint(other, tmp_path / "o.safetensors", task={"name": "sudoku", "size": 4}))
+    theirs, _ = export_bundle(ck, "onnx", tmp_path / "other", log=lambda *a: None, accuracy_puzzles=0)
+    bundle, outside = fresh_copy(tiny_onnx_bundle, tmp_path / "h")
+    (bundle / "step.onnx").write_bytes((theirs / "step.onnx").read_bytes())
+    rehash(bundle, "step.onnx")
+    with pytest.raises(BundleError, match="belongs to another bundle") as e:
+        Bundle(bundle)
+    one_line(str(e.value))

@@ -26,6 +26,10 @@ class OnnxRuntimeStep(ManifestStep):
         except Exception as e:   # onnxruntime raises its own exception types for bad files
             raise load_error("onnxruntime", model_file, e) from None
         self.read_manifest(manifest)
+        ours = {v: k for k, v in manifest["io_names"].items()}
+        types = {"tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(float)": "float32"}
+        self.check_io(model_file, {ours.get(t.name, t.name): (list(t.shape), types.get(t.type, t.type))
+                                   for t in self.session.get_inputs() + self.session.get_outputs()})
 
     def __call__(self, tokens, puzzle_emb, y, z):
         return tuple(self.session.run(self.outputs, self.feed(tokens, puzzle_emb, y, z)))

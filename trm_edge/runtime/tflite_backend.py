@@ -26,10 +26,15 @@ class LiteRTStep(ManifestStep):
         try:
             self.interpreter = Interpreter(model_path=str(Path(model_file)), num_threads=threads)
             self.runner = self.interpreter.get_signature_runner()
-        except (ValueError, RuntimeError) as e:
+        except Exception as e:   # ValueError/RuntimeError, and others from a hostile file
             raise load_error("LiteRT", model_file, e) from None
         self.io = manifest["io_names"]
         self.read_manifest(manifest)
+        if hasattr(self.runner, "get_input_details"):
+            ours = {v: k for k, v in self.io.items()}
+            details = {**self.runner.get_input_details(), **self.runner.get_output_details()}
+            self.check_io(model_file, {ours.get(k, k): ([int(d) for d in v["shape"]], str(np.dtype(v["dtype"])))
+                                       for k, v in details.items()})
 
     def __call__(self, tokens, puzzle_emb, y, z):
         out = self.runner(**{self.io[n]: a for n, a in self.feed(tokens, puzzle_emb, y, z).items()})
