@@ -172,7 +172,9 @@ def test_staging_left_by_a_killed_export_is_swept(tiny_sudoku_model, tmp_path, m
     import trm_edge.export.onnx as onnx_exporter
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()                                           # a pid whose process is gone
-    killed = tmp_path / f".b.{dead.pid}.x1"               # what a SIGKILLed export leaves
+    killed = tmp_path / f".b.{dead.pid}.x1abcdef"         # what a SIGKILLed export leaves (mkdtemp's suffix)
+    user = tmp_path / f".b.{dead.pid}.my-notes"           # looks alike, but mkdtemp never made it: kept
+    user.mkdir()
     killed.mkdir()
     (killed / "step.onnx").write_bytes(b"half")
     running = tmp_path / f".b.{os.getpid()}.x2"           # an export still at work: left alone
@@ -185,4 +187,4 @@ def test_staging_left_by_a_killed_export_is_swept(tiny_sudoku_model, tmp_path, m
     monkeypatch.setattr(onnx_exporter, "export", broken)
     with pytest.raises(ExportError):
         export_bundle(tiny_sudoku_model, "onnx", tmp_path / "b", log=lambda *a: None)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, other.name, user.name])

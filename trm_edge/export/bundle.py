@@ -102,10 +102,13 @@ def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, ac
 def _sweep_stale_stages(out: Path) -> None:
     """Remove staging folders of `out` left by exports that were killed (SIGKILL, SIGTERM, a lost
     session): their name carries the pid that made them, and that process is gone."""
+    import re
+    ours = re.compile(rf"^\.{re.escape(out.name)}\.(\d+)\.([a-z0-9_]{{8}}|old)$")   # mkdtemp's suffix, or a replaced bundle
     for d in out.parent.glob(f".{out.name}.*.*"):
-        pid = d.name[len(out.name) + 2:].split(".", 1)[0]
-        if not (d.is_dir() and pid.isdigit()):
+        match = ours.match(d.name)
+        if not (match and d.is_dir() and not d.is_symlink()):
             continue
+        pid = match.group(1)
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
