@@ -62,6 +62,12 @@ class TRMConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TRMConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"a model config is a mapping of keys to values, got {type(d).__name__}; "
+                              f"pass e.g. {{'seq_len': 81, 'vocab_size': 11}}")
+        bad_keys = [k for k in d if not isinstance(k, str)]
+        if bad_keys:
+            raise ConfigError(f"config keys must be strings, got {bad_keys[:3]!r}; name the fields as TRMConfig does")
         known = {f.name for f in fields(cls)}
         unknown = sorted(k for k in d if k not in known and k not in cls.IGNORED)
         if unknown:
@@ -71,11 +77,18 @@ class TRMConfig:
             raise ConfigError(f"config lacks {missing}; pass them, e.g. config={{'seq_len': 81, 'vocab_size': 11}}")
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    @classmethod
+    def check_values(cls, d: dict) -> dict:
+        """The known fields of `d` checked one by one (types and bounds) and normalised (2.0 -> 2), or a
+        ConfigError naming the first bad one. Fields not given are not checked."""
+        return {k: _check_field(k, v) for k, v in d.items() if k in _FIELD_RULES}
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     def __post_init__(self):
-        self.expansion = float(self.expansion)
+        for name in _FIELD_RULES:
+            setattr(self, name, _check_field(name, getattr(self, name)))
         if self.puzzle_emb_ndim == 0:
             self.puzzle_emb_len = 0  # the reference only works this way without a puzzle embedding
         elif self.puzzle_emb_len == 0:
@@ -83,13 +96,19 @@ class TRMConfig:
         if self.puzzle_emb_ndim > self.puzzle_emb_len * self.hidden_size:
             raise ConfigError(f"puzzle_emb_ndim {self.puzzle_emb_ndim} does not fit puzzle_emb_len "
                               f"{self.puzzle_emb_len} x hidden_size {self.hidden_size}; raise puzzle_emb_len")
-        if self.pos_encodings not in ("rope", "learned", "none"):
-            raise ConfigError(f"pos_encodings {self.pos_encodings!r} is not one of rope, learned, none")
         if not self.mlp_t and self.hidden_size % self.num_heads:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        for name in ("seq_len", "vocab_size", "hidden_size", "L_layers", "H_cycles", "L_cycles", "halt_max_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.mlp_t and self.pos_encodings == "rope" and self.head_dim % 2:
+            raise ConfigError(f"rope needs an even head size, got hidden_size {self.hidden_size} / num_heads "
+                              f"{self.num_heads} = {self.head_dim}; change num_heads or use pos_encodings learned")
+        if swiglu_width(self.hidden_size, self.expansion) < 1:
+            raise ConfigError(f"expansion {self.expansion:g} leaves the SwiGLU of hidden_size {self.hidden_size} "
+                              f"no width; raise expansion (the reference uses 4)")
+        n = estimated_parameters(self)
+        if n > MAX_PARAMETERS:
+            raise ConfigError(f"this config makes a network of about {n:,} parameters ({n * 4 / 2**30:.0f} GiB "
+                              f"in float32), over the {MAX_PARAMETERS:,} this package builds; check seq_len, "
+                              f"hidden_size, num_puzzle_identifiers and puzzle_emb_ndim")
 
     @property
     def P(self) -> int:  # puzzle-prefix positions
@@ -102,6 +121,66 @@ class TRMConfig:
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
+
+
+# what every field may hold: (kind, lowest, highest); sizes are bounded so that a config cannot ask
+# for absurd storage (a seq_len of 1e9, say) before a single tensor is made
+MAX_PARAMETERS = 2 ** 31          # 8 GiB of float32 weights
+_FIELD_RULES = {
+    "seq_len": ("int", 1, 65536),
+    "vocab_size": ("int", 1, 1 << 20),
+    "hidden_size": ("int", 1, 16384),
+    "num_heads": ("int", 1, 1024),
+    "expansion": ("float", 1 / 64, 64.0),
+    "L_layers": ("int", 1, 256),
+    "H_cycles": ("int", 1, 256),
+    "L_cycles": ("int", 1, 256),
+    "halt_max_steps": ("int", 1, 1024),
+    "halt_exploration_prob": ("float", 0.0, 1.0),
+    "puzzle_emb_ndim": ("int", 0, 1 << 20),
+    "puzzle_emb_len": ("int", 0, 4096),
+    "num_puzzle_identifiers": ("int", 1, 1 << 30),
+    "pos_encodings": ("choice", ("rope", "learned", "none"), None),
+    "mlp_t": ("bool", None, None),
+    "rms_norm_eps": ("float", 1e-30, 1.0),
+    "rope_theta": ("float", 1e-6, 1e12),
+    "forward_dtype": ("choice", ("bfloat16", "float16", "float32"), None),
+    "no_ACT_continue": ("bool", None, None),
+}
+
+
+def _check_field(name: str, v):
+    kind, lo, hi = _FIELD_RULES[name]
+    if kind == "choice":
+        if not isinstance(v, str) or v not in lo:
+            raise ConfigError(f"{name} {v!r} is not one of {', '.join(lo)}; fix it in the config")
+        return v
+    if kind == "bool":
+        if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        raise ConfigError(f"{name} must be true or false, got {v!r}; fix it in the config")
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {v!r} ({type(v).__name__}); write it without quotes in the config")
+    if isinstance(v, (int, np.integer)):
+        v = int(v)
+    elif not math.isfinite(v):
+        raise ConfigError(f"{name} must be a finite number, got {v!r}; fix it in the config")
+    elif kind == "int" and not float(v).is_integer():
+        raise ConfigError(f"{name} must be a whole number, got {v!r}; fix it in the config")
+    if not lo <= v <= hi:
+        raise ConfigError(f"{name} {v!r} is outside {lo:g}..{hi:g}; fix it in the config")
+    return int(v) if kind == "int" else float(v)
+
+
+def estimated_parameters(c: "TRMConfig") -> int:
+    """About how many weights TRM(c) holds (exact for the tensors that dominate), computed before building."""
+    D, N = c.hidden_size, c.puzzle_emb_len + c.seq_len
+    inner = swiglu_width(D, c.expansion)
+    block = 3 * D * inner + (3 * N * swiglu_width(N, c.expansion) if c.mlp_t else 4 * D * D)
+    n = c.L_layers * block + 2 * c.vocab_size * D + 2 * N * D
+    if c.puzzle_emb_ndim:
+        n += c.num_puzzle_identifiers * c.puzzle_emb_ndim
+    return n
 
 
 def swiglu_width(d: int, expansion: float) -> int:
