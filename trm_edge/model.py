@@ -149,26 +149,32 @@ _FIELD_RULES = {
 }
 
 
+def _show(v) -> str:
+    """A value for a one-line message: its repr, cut short."""
+    r = repr(v).replace("\n", " ")
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 def _check_field(name: str, v):
     kind, lo, hi = _FIELD_RULES[name]
     if kind == "choice":
         if not isinstance(v, str) or v not in lo:
-            raise ConfigError(f"{name} {v!r} is not one of {', '.join(lo)}; fix it in the config")
+            raise ConfigError(f"{name} {_show(v)} is not one of {', '.join(lo)}; fix it in the config")
         return v
     if kind == "bool":
         if isinstance(v, (bool, np.bool_)):
             return bool(v)
-        raise ConfigError(f"{name} must be true or false, got {v!r}; fix it in the config")
+        raise ConfigError(f"{name} must be true or false, got {_show(v)}; fix it in the config")
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {v!r} ({type(v).__name__}); write it without quotes in the config")
+        raise ConfigError(f"{name} must be a number, got {_show(v)} ({type(v).__name__}); write it without quotes in the config")
     if isinstance(v, (int, np.integer)):
         v = int(v)
     elif not math.isfinite(v):
-        raise ConfigError(f"{name} must be a finite number, got {v!r}; fix it in the config")
+        raise ConfigError(f"{name} must be a finite number, got {_show(v)}; fix it in the config")
     elif kind == "int" and not float(v).is_integer():
-        raise ConfigError(f"{name} must be a whole number, got {v!r}; fix it in the config")
+        raise ConfigError(f"{name} must be a whole number, got {_show(v)}; fix it in the config")
     if not lo <= v <= hi:
-        raise ConfigError(f"{name} {v!r} is outside {lo:g}..{hi:g}; fix it in the config")
+        raise ConfigError(f"{name} {_show(v)} is outside {lo:g}..{hi:g}; fix it in the config")
     return int(v) if kind == "int" else float(v)
 
 
