@@ -16,12 +16,25 @@ import torch.distributed as dist
 
 from trm_edge.checkpoint import atomic_write, save_checkpoint
 from trm_edge.data.dataset import read_split
+from trm_edge.errors import CheckpointError, ConfigError, TRMEdgeError
+from trm_edge.outdir import OutputError, claim, make, reason, show, unmake
 from trm_edge.model import TRM, TRMConfig
 from trm_edge.train.act import Carry, act_step
 from trm_edge.train.config import TrainConfig
 from trm_edge.train.optim import EMA, adam_atan2, lr_at, sign_sgd_rows
 
 CKPT = "train_state.pt"
+RUN_FILES = (CKPT, "model.safetensors", "metrics.jsonl")   # what a run writes into its folder
+
+
+def is_our_run(d: Path) -> bool:
+    """A folder `train` may write into: it holds our training state, or only files a run writes (and
+    what `eval --out` adds beside them), e.g. after a run stopped before its first checkpoint."""
+    if (d / CKPT).is_file():
+        return True
+    names = {p.name for p in d.iterdir()}
+    return "metrics.jsonl" in names and all(n in RUN_FILES or n in ("eval.json", "eval.png")
+                                            or (n.startswith(".") and n.endswith(".tmp")) for n in names)
 
 
 # -----------------------------------------------------------------------------
@@ -74,6 +87,115 @@ class BatchSampler:
         self.order = st["order"].numpy() if len(st["order"]) else None
 
 
+META_NUMBERS = {"seq_len": 1, "vocab_size": 1, "num_puzzle_identifiers": 1, "total_groups": 0}
+
+
+def read_train_data(cfg: TrainConfig):
+    """The `train` split of cfg.data as (sets, metadata, the set trained on), checked far enough that
+    training cannot fail on it later: metadata keys and types, array shapes, token and identifier
+    ranges, no empty group or puzzle, the task's grid. Any problem: one TRMEdgeError line, nothing written."""
+    root = Path(cfg.data).expanduser()
+    d = root / "train"
+    f = d / "dataset.json"
+    fix = "build one with `trm-edge data build` and point `data` (or --data) at it"
+    try:
+        if not root.is_dir():
+            raise ConfigError(f"data {show(cfg.data)} is not a dataset folder; {fix}")
+        if not f.is_file():
+            raise ConfigError(f"no dataset at {show(d)} (missing dataset.json); {fix}")
+        raw = f.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read the dataset {show(cfg.data)}: {reason(e)}; {fix}") from None
+    bad = f"{show(f)} is not our dataset metadata"
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ConfigError(f"{bad} (not JSON); rebuild it with `trm-edge data build`") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{bad} (a JSON {type(meta).__name__}, not an object); rebuild it with `trm-edge data build`")
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
+    for key, lo in META_NUMBERS.items():
+        if not whole(meta.get(key)) or meta[key] < lo:
+            raise ConfigError(f"{bad}: `{key}` must be a whole number >= {lo}, got {meta.get(key)!r:.40}; "
+                              f"rebuild it with `trm-edge data build`")
+    mpe = meta.get("mean_puzzle_examples")
+    if isinstance(mpe, bool) or not isinstance(mpe, (int, float)) or not np.isfinite(mpe) or mpe < 0:
+        raise ConfigError(f"{bad}: `mean_puzzle_examples` must be a number >= 0; rebuild it with `trm-edge data build`")
+    ignore = meta.get("ignore_label_id")
+    if ignore is not None and not whole(ignore):
+        raise ConfigError(f"{bad}: `ignore_label_id` must be a whole number or null; rebuild it")
+    names = meta.get("sets")
+    if (not isinstance(names, list) or not names
+            or not all(isinstance(n, str) and n and n.isprintable() and "/" not in n and "\\" not in n
+                       and n not in (".", "..") for n in names)):
+        raise ConfigError(f"{bad}: `sets` must be a non-empty list of set names; rebuild it with `trm-edge data build`")
+    try:
+        sets, meta = read_split(root, "train", mmap=True)
+    except TRMEdgeError as e:
+        raise ConfigError(" ".join(str(e).split())) from None
+    except Exception as e:   # np.load on damaged files: ValueError, EOFError, OSError, pickle errors ...
+        raise ConfigError(f"cannot read the dataset {show(d)} ({type(e).__name__}: {reason(e)[:120]}); "
+                          f"rebuild it with `trm-edge data build`") from None
+    pset = sets[names[0]]
+    where = f"dataset {show(d)} set {names[0]}"
+    rebuild = "rebuild it with `trm-edge data build`"
+    arrays = {k: getattr(pset, k) for k in ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")}
+    for k, a in arrays.items():
+        if not np.issubdtype(a.dtype, np.integer):
+            raise ConfigError(f"{where}: {k} holds {a.dtype}, not integers; {rebuild}")
+    L = meta["seq_len"]
+    x, y = arrays["inputs"], arrays["labels"]
+    if x.ndim != 2 or x.shape[1] != L or len(x) == 0:
+        raise ConfigError(f"{where}: inputs are {tuple(x.shape)}, not [examples >= 1, seq_len {L}]; {rebuild}")
+    for k in ("puzzle_identifiers", "puzzle_indices", "group_indices"):
+        if arrays[k].ndim != 1:
+            raise ConfigError(f"{where}: {k} must be one-dimensional, got {tuple(arrays[k].shape)}; {rebuild}")
+    if np.any(np.diff(arrays["puzzle_indices"]) < 1) or np.any(np.diff(arrays["group_indices"]) < 1):
+        raise ConfigError(f"{where}: a puzzle without examples or a group without puzzles; {rebuild}")
+    ids = arrays["puzzle_identifiers"]
+    if ids.size and (ids.min() < 0 or ids.max() >= meta["num_puzzle_identifiers"]):
+        raise ConfigError(f"{where}: puzzle_identifiers outside 0..{meta['num_puzzle_identifiers'] - 1}; {rebuild}")
+    V = meta["vocab_size"]
+    for i in range(0, len(x), 1 << 16):   # chunks: the inputs may be memory-mapped and large
+        xs, ys = np.asarray(x[i:i + (1 << 16)]), np.asarray(y[i:i + (1 << 16)])
+        if xs.min() < 0 or xs.max() >= V:
+            raise ConfigError(f"{where}: input tokens outside the vocabulary 0..{V - 1}; {rebuild}")
+        ok = (ys >= 0) & (ys < V)
+        if ignore is not None:
+            ok |= ys == ignore
+        if not ok.all():
+            raise ConfigError(f"{where}: labels outside the vocabulary 0..{V - 1} (and ignore_label_id "
+                              f"{ignore}); {rebuild}")
+    if cfg.curriculum_steps:
+        diff = pset.extra.get("difficulty")
+        if diff is not None and (np.ndim(diff) != 1 or len(diff) != len(x) or not np.issubdtype(np.asarray(diff).dtype, np.number)):
+            raise ConfigError(f"{where}: difficulty must hold one number per example; {rebuild}, "
+                              f"or set curriculum_steps: 0")
+    _check_task_fits(cfg, meta, where)
+    return sets, meta, pset
+
+
+def _check_task_fits(cfg: TrainConfig, meta: dict, where: str):
+    """The config's task and the data's agree: the same task and grid (what augmentation and the checker assume)."""
+    import math
+    task, data_task, L = cfg.task, meta.get("task"), meta["seq_len"]
+    if isinstance(task, dict) and isinstance(data_task, dict) and isinstance(data_task.get("name"), str):
+        if task["name"] != data_task["name"]:
+            raise ConfigError(f"the config's task is {task['name']} but {where} is {data_task['name']}; "
+                              f"make `task` match the data")
+    if not isinstance(task, dict):
+        return
+    side = math.isqrt(L)
+    size = task.get("size")
+    if task["name"] in ("sudoku", "maze"):
+        if size is not None and size * size != L:
+            raise ConfigError(f"the config's task is a {size}x{size} {task['name']} but {where} has {L} cells "
+                              f"per puzzle; make task.size match the data")
+        if side * side != L or (task["name"] == "sudoku" and side not in (4, 6, 9)):
+            raise ConfigError(f"{where} has {L} cells per puzzle, not a {task['name']} grid; "
+                              f"use a {task['name']} dataset or change `task`")
+
+
 def _to_torch(batch: dict, ignore_label_id, device) -> dict:
     out = {k: torch.from_numpy(np.ascontiguousarray(v).astype(np.int32)) for k, v in batch.items()}
     if ignore_label_id is not None:
@@ -113,19 +235,48 @@ def build_model(cfg: TrainConfig, meta: dict) -> TRM:
 
 
 def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None) -> Path:
-    """Train (or resume) into cfg.out. `stop_after`: end this process after that many steps (tests)."""
+    """Train (or resume) into cfg.out. `stop_after`: end this process after that many steps (tests).
+
+    The config, the dataset and the run folder are checked before anything is written (every rank
+    checks the same things, before the rendezvous): a bad input is one TRMEdgeError line and no folder."""
+    cfg.validate()
+    if stop_after is not None and (isinstance(stop_after, bool) or not isinstance(stop_after, int) or stop_after < 1):
+        raise ConfigError(f"stop_after must be a whole number of steps, at least 1, got {stop_after!r}")
+    sets, meta, pset = read_train_data(cfg)
+    total = cfg.steps or int(cfg.epochs * meta["total_groups"] * meta["mean_puzzle_examples"] / cfg.global_batch_size)
+    if total < 1:
+        raise ConfigError(f"epochs {cfg.epochs} of {meta['total_groups']} groups at global_batch_size "
+                          f"{cfg.global_batch_size} make no whole step; raise epochs or give steps")
+    out = claim(cfg.out, "training run", is_our_run)
     rank, world, device = _dist_setup()
+    if cfg.global_batch_size % world:
+        raise ConfigError(f"global_batch_size {cfg.global_batch_size} is not divisible by {world} processes; "
+                          f"choose a multiple of {world}")
+    local = cfg.global_batch_size // world
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    sets, meta = read_split(cfg.data, "train", mmap=True)
-    pset = sets[meta["sets"][0]]
-    if cfg.global_batch_size % world:
-        raise ValueError(f"global_batch_size {cfg.global_batch_size} is not divisible by {world} processes")
-    local = cfg.global_batch_size // world
-    total = cfg.steps or int(cfg.epochs * meta["total_groups"] * meta["mean_puzzle_examples"] / cfg.global_batch_size)
+    created = make(out, "training run") if rank == 0 else []
+    if rank != 0:
+        out.mkdir(parents=True, exist_ok=True)   # rank 0 made it (or says why not); a shared file system has it
+    ours_before = {n for n in RUN_FILES if (out / n).exists()}
+    try:
+        return _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after)
+    except BaseException as e:
+        if rank == 0 and not (out / CKPT).exists():   # failed before its first checkpoint: leave nothing new
+            try:
+                for name in set(RUN_FILES) - ours_before:
+                    (out / name).unlink(missing_ok=True)
+                unmake(created)
+            except OSError:
+                pass
+        if isinstance(e, OSError):
+            raise OutputError(f"training into {show(out)} failed: {reason(e)}"
+                              f"{f' ({show(e.filename)})' if e.filename else ''}; free space or choose another "
+                              f"--out, then run the same command again") from None
+        raise
 
+
+def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after) -> Path:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, meta).to(device)
     if world > 1:   # one starting point everywhere
@@ -139,19 +290,24 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
 
     ck = out / CKPT
     if rank == 0:   # a run killed while writing leaves a temporary file; the checkpoint itself is whole
-        for stale in out.glob(".*.tmp"):
-            stale.unlink()
+        for name in (CKPT, "model.safetensors"):
+            for stale in out.glob(f".{name}.*.tmp"):
+                stale.unlink()
     if ck.is_file():   # resume
-        st = torch.load(ck, map_location=device, weights_only=True)
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        if ema is not None:
-            ema.shadow = st["ema"]
-        sampler.load(st["sampler"])
-        carry = Carry.from_state_dict(st["carry"]) if st.get("carry") else None
-        step = st["step"]
-        minutes_before = st.get("minutes", 0.0)
-        torch.set_rng_state(st["torch_rng"])
+        try:
+            st = torch.load(ck, map_location=device, weights_only=True)
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["optimizer"])
+            if ema is not None:
+                ema.shadow = st["ema"]
+            sampler.load(st["sampler"])
+            carry = Carry.from_state_dict(st["carry"]) if st.get("carry") else None
+            step = int(st["step"])
+            minutes_before = float(st.get("minutes", 0.0))
+            torch.set_rng_state(st["torch_rng"])
+        except Exception as e:
+            raise CheckpointError(f"cannot resume from {show(ck)} ({type(e).__name__}: {reason(e)[:120]}): it is "
+                                  f"damaged or was made with another model or data; train into a new --out") from None
         if rank == 0:
             print(f"resumed {ck} at step {step}/{total}")
 
