@@ -77,65 +77,130 @@ def _newest_step_file(d: Path) -> Path | None:
 
 def _resolve(path: Path) -> tuple[Path, Path | None]:
     """The weights file, and a config file found beside it (or None)."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as e:   # a NUL in the name, a name too long, a loop of symlinks
+        raise CheckpointError(f"cannot look at checkpoint path {str(path)[:200]!r} ({_first_line(e)}); "
+                              f"pass a .safetensors file, a step_N file or its directory") from None
+    if not exists:
         raise CheckpointError(f"no checkpoint at {path}; pass a .safetensors file, a step_N file or its directory")
+    if not (path.is_file() or path.is_dir()):
+        raise CheckpointError(f"{path} is not a regular file or a directory; pass a .safetensors file, "
+                              f"a step_N file or its directory")
     d = path if path.is_dir() else path.parent
-    beside = next((d / n for n in ("config.json", "all_config.yaml") if (d / n).is_file()), None)
-    if path.is_file():
-        return path, beside
-    for candidate in [d / "model.safetensors", *sorted(d.glob("*.safetensors")), _newest_step_file(d)]:
-        if candidate is not None and candidate.is_file():
-            return candidate, beside
-    raise CheckpointError(f"directory {path} holds no model.safetensors, *.safetensors or step_N file")
+    try:
+        beside = next((d / n for n in ("config.json", "all_config.yaml") if (d / n).is_file()), None)
+        if path.is_file():
+            return path, beside
+        for candidate in [d / "model.safetensors", *sorted(d.glob("*.safetensors")), _newest_step_file(d)]:
+            if candidate is not None and candidate.is_file():
+                return candidate, beside
+    except OSError as e:
+        raise CheckpointError(f"cannot read the directory {path} ({_first_line(e)}); check its permissions") from None
+    raise CheckpointError(f"directory {path} holds no model.safetensors, *.safetensors or step_N file; "
+                          f"pass the checkpoint file itself")
+
+
+def _first_line(e: BaseException, limit: int = 160) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+
+
+def _is_safetensors(f: Path) -> bool:
+    """The file starts like safetensors (an 8-byte header length, then a JSON object)."""
+    try:
+        with open(f, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{"
 
 
 def _read_tensors(f: Path) -> tuple[dict, dict]:
     """state dict and metadata (ours carries config/task in the safetensors header)."""
-    if f.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
+    if f.suffix == ".safetensors" or _is_safetensors(f):
+        from safetensors import safe_open
         try:
             with safe_open(str(f), framework="pt") as sf:
                 meta = dict(sf.metadata() or {})
                 return {k: sf.get_tensor(k) for k in sf.keys()}, meta
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"cannot read {f} as safetensors ({e}); is the file truncated?") from None
+        except Exception as e:   # SafetensorError, OSError, ValueError, RuntimeError: a bad or cut file
+            raise CheckpointError(f"cannot read {f} as safetensors ({_first_line(e)}); is the file truncated? "
+                                  f"copy it again or re-save it with save_checkpoint") from None
     try:
         obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:   # pickle errors come in many types; all mean the same to the user
-        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else type(e).__name__)
         raise CheckpointError(f"cannot read {f}: it is neither .safetensors nor a torch checkpoint that loads "
-                              f"with weights_only=True ({detail})") from None
+                              f"with weights_only=True ({why[:160]})") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):   # {"model": state_dict, "optimizer": ...}
         obj = obj["model"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{f} is not a state_dict (a dict of tensors)")
+    if (not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj)
+            or not all(isinstance(v, torch.Tensor) for v in obj.values())):
+        raise CheckpointError(f"{f} is not a state_dict (a dict of names to tensors) but a {type(obj).__name__}; "
+                              f"save model.state_dict() instead")
     return obj, {}
+
+
+def _json_meta(f: Path, meta: dict, key: str, want=None):
+    """One JSON value of the safetensors metadata, or a CheckpointError."""
+    try:
+        value = json.loads(meta[key])
+    except (ValueError, TypeError, RecursionError) as e:
+        raise CheckpointError(f"{f}: its metadata '{key}' is not JSON ({_first_line(e, 80)}); "
+                              f"re-save the model with save_checkpoint") from None
+    if want is not None and not isinstance(value, want):
+        raise CheckpointError(f"{f}: its metadata '{key}' is a {type(value).__name__}, not a JSON object; "
+                              f"re-save the model with save_checkpoint")
+    return value
 
 
 def read_config_file(p: str | os.PathLike) -> dict:
     """config.json (the reference model dict, or ours) or pretrain.py's all_config.yaml."""
     p = Path(p)
-    if not p.is_file():
-        raise ConfigError(f"no config file at {p}")
+    try:
+        is_file = p.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
+        raise ConfigError(f"no config file at {p}; pass a config.json or all_config.yaml")
     try:
         if p.suffix in (".yaml", ".yml"):
             import yaml
-            d = yaml.safe_load(p.read_text())
+            d = yaml.safe_load(p.read_text(encoding="utf-8"))
         else:
-            d = json.loads(p.read_text())
+            d = json.loads(p.read_text(encoding="utf-8"))
     except Exception as e:
-        raise ConfigError(f"cannot parse config {p}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"cannot parse config {p}: {_first_line(e, 120)}; fix the file or pass another config") from None
     if not isinstance(d, dict):
-        raise ConfigError(f"config {p} is not a mapping")
+        raise ConfigError(f"config {p} is a {type(d).__name__}, not a mapping of keys to values; "
+                          f"fix the file or pass another config")
     if "arch" in d:   # all_config.yaml: the model fields are arch's extras; seq_len/vocab come from the dataset
+        if not isinstance(d["arch"], dict):
+            raise ConfigError(f"config {p}: 'arch' is a {type(d['arch']).__name__}, not a mapping; "
+                              f"pass pretrain.py's all_config.yaml as it wrote it")
         arch = {k: v for k, v in d["arch"].items() if k not in ("name", "loss")}
-        for data_path in d.get("data_paths") or []:
+        data_paths = d.get("data_paths") or []
+        if isinstance(data_paths, str):
+            data_paths = [data_paths]
+        if not isinstance(data_paths, list):
+            raise ConfigError(f"config {p}: 'data_paths' is a {type(data_paths).__name__}, not a list of folders")
+        for data_path in data_paths:
+            if not isinstance(data_path, str):
+                continue
             for base in (p.parent, Path.cwd()):
                 meta = base / data_path / "train" / "dataset.json"
-                if meta.is_file():
-                    m = json.loads(meta.read_text())
+                try:
+                    if not meta.is_file():
+                        continue
+                    m = json.loads(meta.read_text(encoding="utf-8"))
+                except (OSError, ValueError, RecursionError) as e:
+                    raise ConfigError(f"cannot read {meta} (named by {p}'s data_paths): {_first_line(e, 80)}; "
+                                      f"fix it or pass a config with seq_len and vocab_size") from None
+                if isinstance(m, dict):
                     for k in ("seq_len", "vocab_size", "num_puzzle_identifiers"):
-                        arch.setdefault(k, m[k])
+                        if k in m:
+                            arch.setdefault(k, m[k])
         d = arch
     return d
 
@@ -166,7 +231,14 @@ _NOT_IN_SHAPES = ("H_cycles", "L_cycles", "halt_max_steps", "expansion")
 
 def _build_config(given: dict, sd: dict, source: str) -> TRMConfig:
     inferred = _infer_from_shapes(sd)
+    if not isinstance(given, dict):
+        raise ConfigError(f"the config for {source} is a {type(given).__name__}, not a mapping of keys to values; "
+                          f"pass a dict, a TRMConfig or a config file")
     d = {**inferred, **given}
+    try:
+        d.update(TRMConfig.check_values(d))   # types and bounds first, before any arithmetic below
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     if d.get("mlp_t") and "seq_len" not in d and "net.blocks.0.token_mlp.down.weight" in sd:
         P = d.get("puzzle_emb_len", 16) if d.get("puzzle_emb_ndim") else 0
         d["seq_len"] = sd["net.blocks.0.token_mlp.down.weight"].shape[0] - P
@@ -177,7 +249,10 @@ def _build_config(given: dict, sd: dict, source: str) -> TRMConfig:
     if missing:
         raise ConfigError(f"{source} does not say {', '.join(missing)} and its tensors cannot tell; "
                           f"pass a config (all_config.yaml, config.json or a dict) that has them")
-    return TRMConfig.from_dict(d)
+    try:
+        return TRMConfig.from_dict(d)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def _config_arg(config) -> dict | None:
@@ -185,23 +260,44 @@ def _config_arg(config) -> dict | None:
         return config
     if isinstance(config, TRMConfig):
         return config.to_dict()
-    return read_config_file(config)
+    if isinstance(config, (str, os.PathLike)) and str(config):
+        return read_config_file(config)
+    raise ConfigError(f"config={_short(config)} is neither a dict, a TRMConfig nor a path to a config file; "
+                      f"pass one of those (or nothing, for checkpoints that carry their config)")
+
+
+def _short(v) -> str:
+    r = repr(v).replace("\n", " ")
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    flat = t.reshape(-1)
+    return all(bool(torch.isfinite(part).all()) for part in flat.split(1 << 24))
 
 
 def load_checkpoint(path, config=None) -> TRM:
     """A float32 TRM in eval mode from any supported checkpoint; `model.metadata` holds what the file said."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise CheckpointError(f"load_checkpoint takes the path of a checkpoint, got {_short(path)}; "
+                              f"pass a .safetensors file, a step_N file or its directory")
     f, beside = _resolve(Path(path))
+    given = _config_arg(config)
     raw, meta = _read_tensors(f)
+    if not raw:
+        raise CheckpointError(f"{f} holds no tensors; pass a checkpoint with the model's weights")
     reference_names = any(k.startswith("inner.") or ".inner." in k for k in raw)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in from_reference_keys(raw).items()}
-    given = _config_arg(config)
     if given is None and "config" in meta:
-        given = json.loads(meta["config"])
+        given = _json_meta(f, meta, "config")
     if given is None and beside is not None:
         given = read_config_file(beside)
     cfg = _build_config(given or {}, sd, str(path))
 
-    model = TRM(cfg)
+    try:
+        model = TRM(cfg)
+    except (RuntimeError, MemoryError) as e:
+        raise ConfigError(f"cannot build the network for {f} ({_first_line(e, 80)}); check the config's sizes") from None
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     extra = sorted(set(sd) - set(expected))
@@ -214,9 +310,27 @@ def load_checkpoint(path, config=None) -> TRM:
         parts = [f"{name} {items}" for name, items in
                  (("missing keys", missing), ("unexpected keys", extra), ("misshaped (file vs config)", misshaped)) if items]
         raise CheckpointError(f"{f} does not fit the config: " + "; ".join(parts))
+    named = (lambda k: _rename(k, 1) or k) if reference_names else (lambda k: k)
+    not_float = [k for k, v in sd.items() if not v.is_floating_point()]
+    if not_float:
+        raise CheckpointError(f"{f}: tensors {[named(k) for k in not_float[:4]]} are {sd[not_float[0]].dtype}, "
+                              f"not floating point; a TRM's weights are floats: re-save the model")
+    not_finite = [named(k) for k, v in sd.items() if not _all_finite(v)]
+    if not_finite:
+        raise CheckpointError(f"{f}: tensors {not_finite[:4]} hold NaN or infinity (a diverged training run?); "
+                              f"use an earlier checkpoint")
     model.load_state_dict(sd)
     model.eval()
-    model.metadata = {"source": str(f), **{k: json.loads(v) for k, v in meta.items() if k in ("task", "training")}}
+    extras = {}
+    if "task" in meta:
+        extras["task"] = _json_meta(f, meta, "task", (dict, type(None)))
+        name = (extras["task"] or {}).get("name")
+        if extras["task"] is not None and not isinstance(name, str):
+            raise CheckpointError(f"{f}: its metadata 'task' names no task ('name' is {_short(name)}); "
+                                  f"re-save with save_checkpoint(..., task={{'name': 'sudoku', 'size': 9}})")
+    if "training" in meta:
+        extras["training"] = _json_meta(f, meta, "training")
+    model.metadata = {"source": str(f), **extras}
     return model
 
 
