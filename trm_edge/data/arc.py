@@ -168,11 +168,13 @@ def random_offset(rng: np.random.Generator, *grids) -> tuple[int, int]:
 def parse_grid(text: str) -> np.ndarray:
     """'012\\n340' or '012/340' (spaces inside rows ignored; '|' also separates rows) or a JSON
     list of lists '[[0,1,2],[3,4,0]]' -> int64 [H, W]."""
+    if not isinstance(text, str):
+        raise PuzzleError(f"a grid is text, got {type(text).__name__}; pass rows of digits 0-9 as a string")
     text = text.strip()
     if text.startswith("["):
         try:
             rows = json.loads(text)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):   # JSONDecodeError, an over-long number, nesting too deep
             raise PuzzleError("the grid looks like JSON but does not parse; write it as [[0,1],[2,3]]") from None
         return check_grid(rows)
     rows = [re.sub(r"[ \t,]", "", row) for row in re.split(r"[\n/|]", text)]
@@ -206,6 +208,14 @@ class ArcCodec:
     def parse(self, text: str) -> np.ndarray:
         """Rows of digits (newline or '/' between rows) or a JSON list of lists -> tokens [900]."""
         return encode_grid(parse_grid(text))
+
+    def contradiction(self, tokens) -> str | None:
+        """ARC has no rules a grid could break by itself: always None."""
+        return None
+
+    def satisfies(self, puzzle_tokens, answer_tokens) -> None:
+        """ARC answers can only be checked against the task's label: None (no label-free checker)."""
+        return None
 
     def render(self, tokens) -> str:
         """Tokens -> rows of digits (the grid at the top-left); a note if there is no grid."""

@@ -68,8 +68,9 @@ class MazeCodec:
         works. Cells: '#' wall, ' ' or '.' open, 'S' start, 'G' goal, 'o' path. Use '.' for open
         cells where an editor could strip trailing spaces.
         """
+        from trm_edge.data import check_text
         n = self.size
-        rows = [r.rstrip("\r") for r in text.replace("/", "\n").split("\n")]
+        rows = [r.rstrip("\r") for r in check_text(text).replace("/", "\n").split("\n")]
         rows = [r for r in rows if r]
         if len(rows) == 1 and len(rows[0]) == n * n:
             rows = [rows[0][i:i + n] for i in range(0, n * n, n)]
@@ -90,6 +91,38 @@ class MazeCodec:
             if count != 1:
                 raise PuzzleError(f"maze has {count} '{letter}' cells: mark exactly one {what} with '{letter}'")
         return tokens
+
+    def contradiction(self, tokens) -> str | None:
+        """Why a parsed maze breaks the task's rules (not exactly one S and one G, path cells 'o' already
+        marked, tokens that are no maze cell), in one line; None when it is a maze to solve. A maze
+        whose G cannot be reached is no contradiction: its answer marks no path."""
+        from trm_edge.data import as_tokens
+        t = as_tokens(tokens, self.seq_len, "maze")
+        bad = np.flatnonzero((t < WALL) | (t > PATH))
+        if bad.size:
+            r, c = divmod(int(bad[0]), self.size)
+            return (f"maze cell (row {r + 1}, column {c + 1}) holds token {int(t[bad[0]])}, which is no cell "
+                    f"('#' {WALL}, open {OPEN}, 'S' {START}, 'G' {GOAL}, 'o' {PATH})")
+        for token, letter, what in ((START, "S", "start"), (GOAL, "G", "goal")):
+            count = int((t == token).sum())
+            if count != 1:
+                return f"maze has {count} '{letter}' cells: mark exactly one {what} with '{letter}'"
+        marked = int((t == PATH).sum())
+        if marked:
+            return (f"the maze already marks {marked} path cell(s) 'o': give the maze without its path "
+                    f"(open cells as ' ' or '.')")
+        return None
+
+    def satisfies(self, puzzle_tokens, answer_tokens) -> bool:
+        """True iff the answer keeps the maze (walls, S, G unchanged; open cells open or 'o') and its 'o'
+        cells form with S and G one 4-connected path as short as the shortest S->G path (any shortest
+        path counts; if G cannot be reached, no 'o' at all). The same rule as `check`."""
+        from trm_edge.data import as_tokens
+        p = as_tokens(puzzle_tokens, self.seq_len, "maze")
+        a = np.asarray(answer_tokens)
+        if a.shape != p.shape or not np.issubdtype(a.dtype, np.integer):
+            return False
+        return bool(check(p, a.astype(np.int64)))
 
     def render(self, tokens) -> str:
         """tokens -> rows joined by newlines: '#', ' ', 'S', 'G', 'o', and '?' for any other token."""

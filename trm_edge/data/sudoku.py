@@ -33,9 +33,13 @@ class SudokuCodec:
         return cls(size)
 
     def parse(self, text: str) -> np.ndarray:
-        """'53..7....6..195...' (or 0 for blanks; whitespace and | - + ignored) -> tokens [N*N]."""
-        cells = [ch for ch in text if not ch.isspace() and ch not in "|-+"]
+        """'53..7....6..195...' (or 0 for blanks; whitespace and | - + ignored) -> tokens [N*N].
+
+        Only ASCII digits count: '²', fullwidth '５' or Arabic-Indic '٥' are refused, not read as digits."""
+        from trm_edge.data import check_text
+        cells = [ch for ch in check_text(text) if not ch.isspace() and ch not in "|-+"]
         n = self.seq_len
+        digits = "123456789"[:self.size]
         if len(cells) != n:
             raise PuzzleError(f"puzzle has {len(cells)} cells, a {self.size}x{self.size} Sudoku has {n}: "
                               f"give {n} digits 1-{self.size} with 0 or . for blanks")
@@ -43,11 +47,59 @@ class SudokuCodec:
         for i, ch in enumerate(cells):
             if ch in ".0":
                 tokens[i] = BLANK
-            elif ch.isdigit() and 1 <= int(ch) <= self.size:
+            elif ch in digits:
                 tokens[i] = int(ch) + 1
             else:
-                raise PuzzleError(f"cell {i + 1} is {ch!r}: use digits 1-{self.size}, and 0 or . for blanks")
+                kind = " (not an ASCII digit)" if ch.isdigit() or ch.isnumeric() else ""
+                raise PuzzleError(f"cell {i + 1} is {ch!r}{kind}: use the ASCII digits 1-{self.size}, "
+                                  f"and 0 or . for blanks")
         return tokens
+
+    def _grid(self, tokens, what: str) -> np.ndarray:
+        from trm_edge.data import as_tokens
+        return as_tokens(tokens, self.seq_len, what)
+
+    def contradiction(self, tokens) -> str | None:
+        """Why the givens of a parsed puzzle break Sudoku's rules (a digit twice in a row, column or box,
+        naming the cells; a token that is no blank or digit; no givens at all), in one line; None when
+        they do not."""
+        t = self._grid(tokens, "puzzle")
+        n = self.size
+        bad = np.flatnonzero((t < BLANK) | (t > n + 1))
+        if bad.size:
+            i = int(bad[0])
+            return (f"cell {i + 1} holds token {int(t[i])}, which is neither a blank ({BLANK}) nor a digit "
+                    f"token (2..{n + 1})")
+        g = (t - 1).reshape(n, n)                       # 0 blank, 1..n digits
+        if not (g > 0).any():
+            return (f"the puzzle has no givens: an empty {n}x{n} Sudoku has a great many solutions; "
+                    f"give the puzzle's digits")
+        box = _boxes_of(n).reshape(n, n)
+        br, bc = self.box
+        where = lambda rc: f"row {rc[0] + 1}, column {rc[1] + 1}"
+        units = ([(f"row {r + 1}", [(r, c) for c in range(n)]) for r in range(n)]
+                 + [(f"column {c + 1}", [(r, c) for r in range(n)]) for c in range(n)]
+                 + [(f"box {b + 1} (rows {b // (n // bc) * br + 1}-{b // (n // bc) * br + br}, columns "
+                     f"{b % (n // bc) * bc + 1}-{b % (n // bc) * bc + bc})",
+                     [tuple(int(v) for v in rc) for rc in np.argwhere(box == b)]) for b in range(n)])
+        for name, cells in units:
+            seen = {}
+            for rc in cells:
+                d = int(g[rc])
+                if d and d in seen:
+                    return (f"the digit {d} is given twice in {name}, at ({where(seen[d])}) and ({where(rc)}): "
+                            f"a Sudoku holds each digit once per row, column and box")
+                seen.setdefault(d, rc)
+        return None    # givens that repeat nothing may still admit no solution: satisfies() tells on the answer
+
+    def satisfies(self, puzzle_tokens, answer_tokens) -> bool:
+        """True iff the answer is a complete grid whose every row, column and box holds each digit once
+        and which keeps every given of the puzzle (no label needed)."""
+        p = self._grid(puzzle_tokens, "puzzle")
+        a = np.asarray(answer_tokens)
+        if a.shape != p.shape or not np.issubdtype(a.dtype, np.integer):
+            return False
+        return bool(check(p[None], a[None].astype(np.int64))[0])
 
     def render(self, tokens) -> str:
         """tokens -> a grid with box lines; '.' blank, '?' for tokens that are no digit."""
