@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
+import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from trm_edge.errors import TRMEdgeError
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
 
@@ -32,12 +37,17 @@ def checker_for(task: dict | None, labels: np.ndarray):
 
 def _source(path, threads):
     """(step, y_init, z_init, puzzle rows for ids, task, max steps) for a checkpoint or an exported bundle."""
+    return _open(path, threads)[0]
+
+
+def _open(path, threads):
+    """_source's tuple and the model's config as a dict (seq_len, vocab_size, puzzle table, ...)."""
     path = Path(path)
     if (path / "manifest.json").is_file():
         from trm_edge.runtime.bundle import Bundle
         b = Bundle(path, threads=threads)
         rows = b.puzzle_emb if b.config.get("puzzle_emb_ndim") else (lambda ids: None)
-        return b.step, b.y_init, b.z_init, rows, b.task, b.config["halt_max_steps"]
+        return (b.step, b.y_init, b.z_init, rows, b.task, b.config["halt_max_steps"]), dict(b.config)
     import torch
 
     from trm_edge.checkpoint import load_checkpoint
@@ -47,29 +57,97 @@ def _source(path, threads):
     step = TorchEagerStep(make_step(model), threads=threads)
     rows = ((lambda ids: model.puzzle_rows(torch.as_tensor(ids)).numpy()) if model.config.puzzle_emb_ndim
             else (lambda ids: None))
-    return step, step.module.y_init, step.module.z_init, rows, model.metadata.get("task"), model.config.halt_max_steps
+    return ((step, step.module.y_init, step.module.z_init, rows, model.metadata.get("task"),
+             model.config.halt_max_steps), model.config.to_dict())
+
+
+def _whole(name: str, v, lo: int, hi: int | None = None, none_ok: bool = False):
+    if v is None and none_ok:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo or (hi is not None and v > hi):
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+        span = f"from {lo} to {hi}" if hi is not None else f"of {lo} or more"
+        raise TRMEdgeError(f"{name} must be a whole number {span}, got {shown}")
+    return int(v)
+
+
+def _check_thresholds(thresholds) -> tuple:
+    if isinstance(thresholds, (str, bytes)) or not isinstance(thresholds, Iterable):
+        raise TRMEdgeError(f"thresholds must be a list of probabilities, e.g. (0.3, 0.5, 0.9); got {thresholds!r}")
+    ts = tuple(thresholds)
+    if not ts:
+        raise TRMEdgeError("thresholds is empty; give at least one probability, e.g. (0.5,)")
+    for t in ts:
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0.0 < float(t) < 1.0:
+            raise TRMEdgeError(f"threshold {t!r} is no probability strictly between 0 and 1; give e.g. 0.5")
+    return tuple(float(t) for t in ts)
+
+
+def _fits(data, meta: dict, s, n: int, cfg: dict, task) -> np.ndarray:
+    """The first n inputs as int64 [n, L], checked against the model (length, vocabulary, task), or an error."""
+    from trm_edge.errors import PuzzleError
+    from trm_edge.runtime import check_tokens
+    L, V = cfg["seq_len"], cfg["vocab_size"]
+    data_task = meta.get("task")
+    names = [(t or {}).get("name") if isinstance(t, dict) else None for t in (task, data_task)]
+    if all(names) and names[0] != names[1]:
+        raise TRMEdgeError(f"the model solves {names[0]} but the dataset {data} holds {names[1]}; "
+                           f"evaluate on a dataset built for this model's task")
+    if s.inputs.shape[1] != L:
+        raise TRMEdgeError(f"the dataset {data} has {s.inputs.shape[1]} tokens per puzzle, the model takes {L} "
+                           f"(built for another size?); evaluate on a dataset built for this model")
+    try:
+        return check_tokens(np.asarray(s.inputs[:n]).astype(np.int64), L, V)
+    except PuzzleError as e:
+        raise TRMEdgeError(f"the dataset {data} does not fit the model: {e}; evaluate on a dataset built for "
+                           f"this model (vocab_size {V})") from None
 
 
 def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None, thresholds=THRESHOLDS,
              batch: int = 250, threads: int | None = None, progress: bool = True, out: str | None = None,
              fixed: bool = True) -> dict:
     """Evaluate a checkpoint (PyTorch eager) or an exported bundle (its own runtime) on a test split.
-    fixed=False skips the recorded fixed-steps run: only the real q_halt run at 0.5 is made."""
+    fixed=False skips the recorded fixed-steps run: only the real q_halt run at 0.5 is made.
+
+    Every bad input raises a one-line TRMEdgeError before anything is run or written; `out` must be a
+    new or empty folder or one holding an earlier eval.json (nothing else there is touched)."""
     from trm_edge.data.dataset import read_split
+    from trm_edge.model import _FIELD_RULES
+    from trm_edge.outdir import claim
     from trm_edge.runtime import solve
 
-    backend, y_init, z_init, rows, task, model_steps = _source(model_path, threads)
+    if not isinstance(model_path, (str, os.PathLike)) or not str(model_path):
+        raise TRMEdgeError(f"model_path must be a checkpoint or bundle path, got {model_path!r}")
+    puzzles = _whole("puzzles", puzzles, 1)
+    max_steps = _whole("max_steps", max_steps, 1, _FIELD_RULES["halt_max_steps"][2], none_ok=True)
+    batch = _whole("batch", batch, 1)
+    threads = _whole("threads", threads, 1, 1024, none_ok=True)
+    thresholds = _check_thresholds(thresholds)
+    if out is not None:
+        out = claim(out, "evaluation", ours=lambda p: (p / "eval.json").is_file())
     sets, meta = read_split(data, "test")
     s = sets[meta["sets"][0]]
+    if len(s.inputs) == 0:
+        raise TRMEdgeError(f"the test split of {data} holds no puzzles; build it with --test 1 or more")
+
+    (backend, y_init, z_init, rows, task, model_steps), cfg = _open(model_path, threads)
     n = min(puzzles, len(s.inputs))
-    inputs, labels = np.asarray(s.inputs[:n]).astype(np.int64), np.asarray(s.labels[:n]).astype(np.int64)
+    task = task or meta.get("task")
+    inputs = _fits(data, meta, s, n, cfg, task)
+    labels = np.asarray(s.labels[:n]).astype(np.int64)
     if meta.get("ignore_label_id") is not None:
         labels = np.where(labels == meta["ignore_label_id"], -100, labels)
     pid = np.searchsorted(s.puzzle_indices, np.arange(n), side="right") - 1
-    task = task or meta.get("task")
-    check = checker_for(task, labels)
+    ids = s.puzzle_identifiers[pid].astype(np.int64)
+    if cfg.get("puzzle_emb_ndim") and (ids.min() < 0 or ids.max() >= cfg["num_puzzle_identifiers"]):
+        raise TRMEdgeError(f"the dataset {data} uses puzzle identifiers up to {int(ids.max())}, the model's table "
+                           f"has {cfg['num_puzzle_identifiers']} rows; evaluate on the dataset the model was trained for")
+    is_arc = isinstance(task, dict) and task.get("name") == "arc"
+    if fixed and is_arc:
+        arc_files = _arc_files(data, s)
+    check = checker_for(task if isinstance(task, dict) else None, labels)
     S = max_steps or model_steps
-    pe = rows(s.puzzle_identifiers[pid].astype(np.int64))
+    pe = rows(ids)
     res = {"model": str(model_path), "data": str(data), "puzzles": n, "max_steps": S, "task": task}
     if fixed:
         recorded, last_preds, last_q = _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, progress)
@@ -86,15 +164,28 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
                          "mean_steps": float(steps.mean()), "seconds": q_seconds}
     if fixed:
         res["q_halt_run"]["speedup_vs_fixed"] = res["fixed"]["seconds"] / max(q_seconds, 1e-9)
-        if (task or {}).get("name") == "arc":
-            res["arc_vote"] = arc_vote(data, s, n, last_preds, last_q)
-    if out:
-        out = Path(out)
+        if is_arc:
+            res["arc_vote"] = arc_vote(data, s, n, last_preds, last_q, files=arc_files)
+    if out is not None:
+        _write(out, res, fixed)
+    return res
+
+
+def _write(out: Path, res: dict, fixed: bool) -> None:
+    """eval.json (and eval.png) into out, each written to a temporary name and moved into place."""
+    try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "eval.json").write_text(json.dumps(res, indent=1))
+        tmp = out / ".eval.json.tmp"
+        try:
+            tmp.write_text(json.dumps(res, indent=1))
+            os.replace(tmp, out / "eval.json")
+        finally:
+            tmp.unlink(missing_ok=True)
         if fixed:
             plot(res, out / "eval.png")
-    return res
+    except OSError as e:
+        raise TRMEdgeError(f"cannot write the evaluation into {out} ({e.strerror or type(e).__name__}); "
+                           f"choose another --out") from None
 
 
 def _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, progress):
@@ -131,21 +222,45 @@ def _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, pro
     return res, preds[-1], q[-1]
 
 
-def arc_vote(data, s, n: int, predictions: np.ndarray, q_halt: np.ndarray) -> dict:
+def _arc_files(data, s) -> tuple[list, dict]:
+    """identifiers.json and test_puzzles.json of an ARC dataset (and its test_index), read and checked."""
+    root = Path(data)
+    fix = "rebuild the dataset with `trm-edge data build arc`"
+    if "test_index" not in s.extra:
+        raise TRMEdgeError(f"the ARC dataset {data} lacks test/all__test_index.npy, which voting needs; {fix}")
+    got = []
+    for name, kind in (("identifiers.json", list), ("test_puzzles.json", dict)):
+        f = root / name
+        try:
+            v = json.loads(f.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TRMEdgeError(f"the ARC dataset {data} lacks {name}, which voting needs; {fix}") from None
+        except (OSError, ValueError, RecursionError) as e:
+            raise TRMEdgeError(f"cannot read {f} ({(str(e).splitlines() or [type(e).__name__])[0][:80]}); {fix}") from None
+        if not isinstance(v, kind):
+            raise TRMEdgeError(f"{f} holds a JSON {type(v).__name__}, not a {kind.__name__}; {fix}")
+        got.append(v)
+    return got[0], got[1]
+
+
+def arc_vote(data, s, n: int, predictions: np.ndarray, q_halt: np.ndarray, files=None) -> dict:
     """ARC: map every augmented prediction back, vote, pass@1 / pass@2 over the tasks covered."""
     from trm_edge.data import arc
-    root = Path(data)
-    names = json.loads((root / "identifiers.json").read_text())
-    raw = json.loads((root / "test_puzzles.json").read_text())
+    names, raw = files if files is not None else _arc_files(data, s)
     pid = np.repeat(s.puzzle_identifiers, np.diff(s.puzzle_indices))[:n]
     test_index = s.extra["test_index"][:n]
-    meta = []
-    for i, t in zip(pid, test_index):
-        task_id, aug = arc.Augmentation.from_reference_name(names[i])
-        meta.append((task_id, int(t), aug))
-    covered = {m[0] for m in meta}
-    tasks = {tid: arc.ArcTask(tid, [], [(np.array(p["input"]), np.array(p["output"])) for p in raw[tid]["test"]])
-             for tid in covered}
+    try:
+        meta = []
+        for i, t in zip(pid, test_index):
+            task_id, aug = arc.Augmentation.from_reference_name(names[i])
+            meta.append((task_id, int(t), aug))
+        covered = {m[0] for m in meta}
+        tasks = {tid: arc.ArcTask(tid, [], [(np.array(p["input"]), np.array(p["output"])) for p in raw[tid]["test"]])
+                 for tid in covered}
+    except (KeyError, IndexError, TypeError, ValueError) as e:
+        raise TRMEdgeError(f"the ARC files of {data} do not match its test split ({type(e).__name__}: "
+                           f"{(str(e).splitlines() or [''])[0][:60]}); rebuild the dataset with "
+                           f"`trm-edge data build arc`") from None
     res = arc.vote(predictions, q_halt, meta, tasks)
     return {k: v for k, v in res.items() if k != "answers"}
 
@@ -174,7 +289,10 @@ def plot(res: dict, path: Path):
     b.legend()
     b.set_title(f"halting calibration ({res['puzzles']} puzzles)")
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=110)
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
