@@ -96,11 +96,18 @@ def _fits(data, meta: dict, s, n: int, cfg: dict, task) -> np.ndarray:
     if s.inputs.shape[1] != L:
         raise TRMEdgeError(f"the dataset {data} has {s.inputs.shape[1]} tokens per puzzle, the model takes {L} "
                            f"(built for another size?); evaluate on a dataset built for this model")
+    inputs = np.asarray(s.inputs[:n]).astype(np.int64)
+    bad = np.argwhere((inputs < 0) | (inputs >= V))
+    if len(bad):
+        r, c = (int(v) for v in bad[0])
+        raise TRMEdgeError(f"the dataset {data} does not fit the model: test example {r} holds token {inputs[r, c]} "
+                           f"at position {c}, outside the model's vocabulary 0..{V - 1}; evaluate on a dataset "
+                           f"built for this model")
     try:
-        return check_tokens(np.asarray(s.inputs[:n]).astype(np.int64), L, V)
+        return check_tokens(inputs, L, V)
     except PuzzleError as e:
         raise TRMEdgeError(f"the dataset {data} does not fit the model: {e}; evaluate on a dataset built for "
-                           f"this model (vocab_size {V})") from None
+                           f"this model") from None
 
 
 def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None, thresholds=THRESHOLDS,

@@ -27,6 +27,9 @@ import numpy as np
 from trm_edge.errors import TRMEdgeError
 
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+_FIX = "fix or rebuild the dataset (`trm-edge data build`)"
+_JSON_NAMES = {int: "an integer", float: "a number", list: "a list", dict: "an object", str: "a string",
+               type(None): "null", bool: "true/false"}
 
 
 @dataclass
@@ -62,14 +65,14 @@ class PuzzleSet:
                 raise TRMEdgeError(f"{where}: {f} is empty (it starts with 0); rebuild the dataset")
         E = len(self.inputs)
         if self.labels.shape != self.inputs.shape:
-            raise TRMEdgeError(f"{where}: labels {self.labels.shape} and inputs {self.inputs.shape} differ")
+            raise TRMEdgeError(f"{where}: labels {self.labels.shape} and inputs {self.inputs.shape} differ; {_FIX}")
         if self.puzzle_indices[0] != 0 or self.puzzle_indices[-1] != E or np.any(np.diff(self.puzzle_indices) < 0):
-            raise TRMEdgeError(f"{where}: puzzle_indices must rise from 0 to {E} (the number of examples)")
+            raise TRMEdgeError(f"{where}: puzzle_indices must rise from 0 to {E} (the number of examples); {_FIX}")
         P = len(self.puzzle_indices) - 1
         if len(self.puzzle_identifiers) != P:
-            raise TRMEdgeError(f"{where}: {len(self.puzzle_identifiers)} puzzle_identifiers for {P} puzzles")
+            raise TRMEdgeError(f"{where}: {len(self.puzzle_identifiers)} puzzle_identifiers for {P} puzzles; {_FIX}")
         if self.group_indices[0] != 0 or self.group_indices[-1] != P or np.any(np.diff(self.group_indices) < 0):
-            raise TRMEdgeError(f"{where}: group_indices must rise from 0 to {P} (the number of puzzles)")
+            raise TRMEdgeError(f"{where}: group_indices must rise from 0 to {P} (the number of puzzles); {_FIX}")
         for f in ("inputs", "labels"):
             a = getattr(self, f)
             if not np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
@@ -138,7 +141,8 @@ def _read_meta(meta_file: Path) -> dict:
     except OSError as e:
         raise TRMEdgeError(f"cannot read {meta_file} ({e.strerror or type(e).__name__}); check its permissions") from None
     if not isinstance(meta, dict):
-        raise TRMEdgeError(f"{meta_file} holds a JSON {type(meta).__name__}, not an object of dataset facts; {rebuild}")
+        raise TRMEdgeError(f"{meta_file} holds {_JSON_NAMES.get(type(meta), type(meta).__name__)} in JSON, "
+                           f"not an object of dataset facts; {rebuild}")
     for key, (types, required) in _META_KEYS.items():
         if key not in meta:
             if required:
@@ -146,8 +150,8 @@ def _read_meta(meta_file: Path) -> dict:
             continue
         v = meta[key]
         if isinstance(v, bool) or not isinstance(v, types):
-            raise TRMEdgeError(f"{meta_file}: '{key}' is {json.dumps(v)[:40]}, not a "
-                               f"{' or '.join('null' if t is type(None) else t.__name__ for t in types)}; {rebuild}")
+            raise TRMEdgeError(f"{meta_file}: '{key}' is {json.dumps(v)[:40]}, not "
+                               f"{' or '.join(_JSON_NAMES[t] for t in types)}; {rebuild}")
         if isinstance(v, (int, float)) and key != "ignore_label_id" and not (v >= 0 and math.isfinite(v)):
             raise TRMEdgeError(f"{meta_file}: '{key}' is {v}, below 0; {rebuild}")
     for key in ("seq_len", "vocab_size", "num_puzzle_identifiers"):
@@ -172,7 +176,7 @@ def _load_array(f: Path, mmap: bool) -> np.ndarray:
     try:
         a = np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError, TypeError) as e:   # random bytes, a pickle, a cut file
-        why = "it holds pickled objects, which are never loaded" if "pickle" in str(e) else \
+        why = "it is no NumPy array file; pickled data is never loaded" if "pickle" in str(e) else \
             (str(e).strip().splitlines() or [type(e).__name__])[0][:80]
         raise TRMEdgeError(f"{f} is not a .npy array ({why}); rebuild the dataset with `trm-edge data build`") from None
     if not isinstance(a, np.ndarray):      # an .npz archive under a .npy name
