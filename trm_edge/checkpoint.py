@@ -130,15 +130,22 @@ def _read_tensors(f: Path) -> tuple[dict, dict]:
         obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:   # pickle errors come in many types; all mean the same to the user
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-        why = next((ln for ln in lines if "Unpickler error" in ln), lines[0] if lines else type(e).__name__)
+        why = lines[0] if lines else type(e).__name__
+        at = next((i for i, ln in enumerate(lines) if "Unpickler error" in ln), None)
+        if at is not None:      # torch's long weights_only notice: keep only the reason it gives
+            rest = lines[at].split("Unpickler error:", 1)[-1].strip()
+            why = rest or (lines[at + 1] if at + 1 < len(lines) else why)
         raise CheckpointError(f"cannot read {f}: it is neither .safetensors nor a torch checkpoint that loads "
                               f"with weights_only=True ({why[:160]})") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):   # {"model": state_dict, "optimizer": ...}
         obj = obj["model"]
-    if (not isinstance(obj, dict) or not all(isinstance(k, str) for k in obj)
-            or not all(isinstance(v, torch.Tensor) for v in obj.values())):
+    if not isinstance(obj, dict):
         raise CheckpointError(f"{f} is not a state_dict (a dict of names to tensors) but a {type(obj).__name__}; "
                               f"save model.state_dict() instead")
+    for k, v in obj.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{f} is a dict but no state_dict: its entry {_short(k)} is a {type(v).__name__}, "
+                                  f"not a tensor named by a string; save model.state_dict() instead")
     return obj, {}
 
 

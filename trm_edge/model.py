@@ -166,7 +166,8 @@ def _check_field(name: str, v):
             return bool(v)
         raise ConfigError(f"{name} must be true or false, got {_show(v)}; fix it in the config")
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {_show(v)} ({type(v).__name__}); write it without quotes in the config")
+        fix = "write it without quotes" if isinstance(v, str) else "give a number"
+        raise ConfigError(f"{name} must be a number, got {_show(v)} ({type(v).__name__}); {fix} in the config")
     if isinstance(v, (int, np.integer)):
         v = int(v)
     elif not math.isfinite(v):
