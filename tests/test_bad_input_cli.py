@@ -222,3 +222,43 @@ def test_shipped_model_solves_and_says_so(work, capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["solved"] is True
     assert Path(work).exists()
+
+
+PUZZLES = {   # puzzle text for `run` and `solve` on the 4x4 model
+    "row-repeats-a-digit": "11..............",
+    "column-repeats-a-digit": "1...1...........",
+    "all-ones": "1" * 16,
+    "empty": "." * 16,
+    "superscript-digit": "\u00b2" + PUZZLE[1:],
+    "fullwidth-digit": "\uff11" + PUZZLE[1:],
+    "arabic-indic-digit": "\u0661" + PUZZLE[1:],
+    "twenty-digit-token": ",".join(["1" * 20] + ["1"] * 15),
+    "float-token": ",".join(["1.5"] + ["1"] * 15),
+    "too-short": PUZZLE[:-1],
+    "too-long": PUZZLE + "1",
+    "letters": "abcd" * 4,
+    "blank-text": "   ",
+}
+
+
+@pytest.mark.parametrize("name", list(PUZZLES))
+@pytest.mark.parametrize("verb", ["run", "solve"])
+def test_bad_puzzle_text(ckpt, tiny_onnx_bundle, work, capsys, verb, name):
+    source = [verb, str(tiny_onnx_bundle)] if verb == "run" else [verb, "--model", ckpt]
+    refused([*source, "--puzzle", PUZZLES[name]], work, capsys)
+
+
+PUZZLE_FILES = {
+    "binary": bytes(range(256)),
+    "utf16": (PUZZLE + "\n").encode("utf-16"),
+    "latin1": ("# caf\u00e9\n" + PUZZLE + "\n").encode("latin-1"),
+    "only-comments": b"# nothing here\n\n",
+    "empty": b"",
+    "one-bad-line": (PUZZLE + "\n11..............\n").encode(),
+}
+
+
+@pytest.mark.parametrize("name", list(PUZZLE_FILES))
+def test_run_refuses_bad_puzzle_files(tiny_onnx_bundle, work, capsys, name):
+    (work / "bad.txt").write_bytes(PUZZLE_FILES[name])
+    refused(["run", str(tiny_onnx_bundle), "--puzzle-file", "bad.txt"], work, capsys)
