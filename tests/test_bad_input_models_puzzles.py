@@ -319,6 +319,12 @@ def _mutate(kind):
             (t / "dataset.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "sets"}))
         elif kind == "lacks-seq_len":
             (t / "dataset.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "seq_len"}))
+        elif kind == "lacks-num_puzzle_identifiers":
+            (t / "dataset.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "num_puzzle_identifiers"}))
+        elif kind == "mean-examples-nan":
+            setm(mean_puzzle_examples=float("nan"))
+        elif kind == "total-groups-float":
+            setm(total_groups=1.5)
         elif kind == "sets-empty":
             setm(sets=[])
         elif kind == "sets-string":
@@ -374,7 +380,7 @@ def _mutate(kind):
 
 
 DATASET_CASES = ["no-split", "json-garbage", "json-list", "json-null", "json-latin1", "json-dir", "lacks-sets",
-                 "lacks-seq_len", "sets-empty", "sets-string", "sets-escape", "sets-int", "sets-unknown",
+                 "lacks-seq_len", "lacks-num_puzzle_identifiers", "mean-examples-nan", "total-groups-float", "sets-empty", "sets-string", "sets-escape", "sets-int", "sets-unknown",
                  "seq_len-string", "seq_len-wrong", "vocab-negative", "ignore-label-string", "task-list",
                  "inputs-random-bytes", "inputs-pickled", "inputs-npz", "inputs-truncated", "inputs-missing",
                  "inputs-float", "inputs-1d", "labels-shape", "puzzle-indices-wrong", "puzzle-indices-empty",

@@ -114,14 +114,15 @@ def write_split(root, split: str, sets: dict[str, PuzzleSet], metadata: dict) ->
 
 
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-# dataset.json keys read here and by training/evaluation: (types allowed, required)
+# dataset.json keys read here and by training/evaluation: (types allowed, required); every writer of the
+# reference format (its build scripts, metadata_for, ArcSets.metadata) writes them all
 _META_KEYS = {
     "sets": ((list,), True),
     "seq_len": ((int,), True),
     "vocab_size": ((int,), True),
-    "num_puzzle_identifiers": ((int,), False),
-    "total_groups": ((int,), False),
-    "mean_puzzle_examples": ((int, float), False),
+    "num_puzzle_identifiers": ((int,), True),
+    "total_groups": ((int,), True),
+    "mean_puzzle_examples": ((int, float), True),
     "total_puzzles": ((int,), False),
     "pad_id": ((int,), False),
     "ignore_label_id": ((int, type(None)), False),
@@ -153,7 +154,7 @@ def _read_meta(meta_file: Path) -> dict:
             raise TRMEdgeError(f"{meta_file}: '{key}' is {json.dumps(v)[:40]}, not "
                                f"{' or '.join(_JSON_NAMES[t] for t in types)}; {rebuild}")
         if isinstance(v, (int, float)) and key != "ignore_label_id" and not (v >= 0 and math.isfinite(v)):
-            raise TRMEdgeError(f"{meta_file}: '{key}' is {v}, below 0; {rebuild}")
+            raise TRMEdgeError(f"{meta_file}: '{key}' is {v}, not a finite number of 0 or more; {rebuild}")
     for key in ("seq_len", "vocab_size", "num_puzzle_identifiers"):
         if key in meta and meta[key] < 1:
             raise TRMEdgeError(f"{meta_file}: '{key}' is {meta[key]}; it must be at least 1; {rebuild}")
