@@ -195,7 +195,7 @@ def test_internal_errors_are_one_line(work, capsys, monkeypatch):
 
     def boom(*a, **k):
         raise KeyError("surprise\nsecond line")
-    monkeypatch.setattr(cli, "_read_puzzles", boom)
+    monkeypatch.setattr(cli, "_one_source", boom)
     assert main(["run", "x", "--puzzle", PUZZLE]) == 3
     err = capsys.readouterr().err
     one_line(err)

@@ -63,7 +63,7 @@ def test_solve_raw_tokens(golden, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--puzzle", SUDOKU_4[:-1]], "has 15 cells, a 4x4 Sudoku has 16"),
     (["--puzzle", SUDOKU_4[:-1] + "7"], "cell 16 is '7'"),
-    (["--task", "tokens", "--puzzle", ",".join(["9"] * 16)], "token 9 at position 0 is outside the vocabulary 0..5"),
+    (["--task", "tokens", "--puzzle", ",".join(["9"] * 16)], "token 9 is outside the vocabulary 0..5"),
     (["--puzzle", SUDOKU_4, "--puzzle-id", "5"], "--puzzle-id 5 is outside"),
     (["--puzzle", SUDOKU_4, "--threshold", "2"], "threshold"),
     ([], "exactly one of --puzzle"),

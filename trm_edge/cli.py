@@ -112,13 +112,18 @@ def info(checkpoint, config, as_json):
     Console().print(t)
 
 
-def _read_puzzles(puzzle, puzzle_file) -> list[str]:
+def _one_source(puzzle, puzzle_file) -> None:
     if (puzzle is None) == (puzzle_file is None):
         raise PuzzleError("give exactly one of --puzzle TEXT or --puzzle-file FILE")
+
+
+def _read_puzzles(puzzle, puzzle_file, cod) -> list[str]:
+    """The puzzle texts; in a file '#' starts a comment, except for mazes (whose rows start with a '#' wall)."""
+    _one_source(puzzle, puzzle_file)
     if puzzle is not None:
         return [puzzle]
     from trm_edge.data import read_puzzle_file
-    return read_puzzle_file(puzzle_file)
+    return read_puzzle_file(puzzle_file, comment=None if getattr(cod, "name", None) == "maze" else "#")
 
 
 def _parse(cod, texts) -> "np.ndarray":
@@ -196,10 +201,11 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
     from trm_edge.runtime.torch_eager import TorchEagerStep
     from trm_edge.step import make_step
 
-    texts = _read_puzzles(puzzle, puzzle_file)
+    _one_source(puzzle, puzzle_file)
     m = _load(model, config)
     c = m.config
-    cod = task_codec(task or m.metadata.get("task"), c.seq_len)
+    cod = task_codec(task or m.metadata.get("task"), c.seq_len, c.vocab_size)
+    texts = _read_puzzles(puzzle, puzzle_file, cod)
     tokens = check_tokens(_parse(cod, texts), c.seq_len, c.vocab_size)
     if c.puzzle_emb_ndim and not 0 <= puzzle_id < c.num_puzzle_identifiers:
         raise PuzzleError(f"--puzzle-id {puzzle_id} is outside the puzzle table (0..{c.num_puzzle_identifiers - 1})")
@@ -353,9 +359,10 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, t
 
     from trm_edge.data import codec as task_codec
     from trm_edge.runtime.bundle import Bundle
-    texts = _read_puzzles(puzzle, puzzle_file)
+    _one_source(puzzle, puzzle_file)
     b = Bundle(bundle, threads=threads)
-    cod = task_codec(b.task, b.seq_len)
+    cod = task_codec(b.task, b.seq_len, b.config["vocab_size"])
+    texts = _read_puzzles(puzzle, puzzle_file, cod)
     tokens = _parse(cod, texts)
     update, bar = _progress(len(texts), max_steps or b.manifest["halting"]["max_steps"])
     t0 = time.perf_counter()
