@@ -265,7 +265,7 @@ def manifest_paths(tiny_onnx_bundle):
     return sorted(_paths(manifest(tiny_onnx_bundle)), key=str)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_manifest_edit_is_read_or_refused(tiny_onnx_bundle, manifest_paths, tmp_path_factory, data):
     """Replace any value (or drop any key) with any JSON: read_manifest returns a manifest that keeps the
@@ -292,7 +292,7 @@ def test_any_manifest_edit_is_read_or_refused(tiny_onnx_bundle, manifest_paths, 
     assert_outside_untouched(opened, outside)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
 def test_any_manifest_bytes_are_refused(tiny_onnx_bundle, tmp_path_factory, raw):
     bundle, outside = fresh_copy(tiny_onnx_bundle, tmp_path_factory.mktemp("b"))
