@@ -1,10 +1,10 @@
 #include "init_bin.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
+
+#include "bundle_file.h"
 
 namespace trm {
 namespace {
@@ -30,13 +30,20 @@ bool read_init_bin(const Manifest& m, InitState* out, std::string* error) {
              "init.npz); re-export the bundle";
     return false;
   }
-  const std::string path = (std::filesystem::path(m.dir) / m.init_file).string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = m.dir + ": " + m.init_file + " is missing or unreadable; copy the whole bundle";
+  // read_manifest checked the layout against trm_config and the listed size (rule 6), verify_files
+  // the file itself (rule 4); the checks here keep this function safe on its own.
+  const FileEntry* listed = m.file(m.init_file);
+  BundleFile f;
+  if (!open_bundle_file(m.dir, m.init_file, &f, error)) return false;
+  if (!listed || f.size() != listed->bytes) {
+    *error = m.dir + ": " + m.init_file + " is not the size the manifest lists; re-export or re-copy it";
     return false;
   }
-  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<unsigned char> bytes;
+  if (!read_bundle_file(f, f.size(), &bytes, error)) {
+    *error = m.dir + ": cannot read " + m.init_file + ": " + *error;
+    return false;
+  }
 
   const int64_t D = m.hidden_size, N = m.positions();
   InitState s;
@@ -55,13 +62,19 @@ bool read_init_bin(const Manifest& m, InitState* out, std::string* error) {
       return false;
     }
     const uint64_t n = static_cast<uint64_t>(elements(a->shape));
-    if (a->offset > bytes.size() || n * 4 > bytes.size() - a->offset) {
+    if (a->offset > bytes.size() || n > (bytes.size() - a->offset) / 4) {
       *error = m.dir + ": " + m.init_file + " is too short for " + name + " (" + std::to_string(bytes.size()) +
                " bytes); re-export or re-copy it";
       return false;
     }
     dst->resize(n);
-    for (uint64_t i = 0; i < n; ++i) (*dst)[i] = little_endian_float(&bytes[a->offset + 4 * i]);
+    for (uint64_t i = 0; i < n; ++i) {
+      (*dst)[i] = little_endian_float(&bytes[a->offset + 4 * i]);
+      if (!std::isfinite((*dst)[i])) {
+        *error = m.dir + ": " + m.init_file + ": " + name + " holds NaN or infinite values; re-export from a good checkpoint";
+        return false;
+      }
+    }
     if (!state) s.table_rows = a->shape[0];
     return true;
   };

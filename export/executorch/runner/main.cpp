@@ -26,7 +26,7 @@ const char kUsage[] =
     "  --halting POLICY    q_halt (stop once sigmoid(q_halt) > threshold) or fixed (all max steps);\n"
     "                      default: the manifest's\n"
     "  --threshold T       q_halt threshold, 0 < T < 1 (default: the manifest's)\n"
-    "  --max-steps N       supervision steps at most (default: the manifest's)\n"
+    "  --max-steps N       supervision steps at most, 1..1024 (default: the manifest's)\n"
     "  --puzzle-id N       row of the bundle's puzzle-embedding table (default 0, the blank id)\n"
     "  --threads N         ExecuTorch thread pool size (default: one per performance core)\n"
     "  --json              one JSON line per puzzle: {\"answer\": [...], \"steps\": n, \"q_halt\": [...]}\n"
@@ -111,9 +111,9 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
       a->solve.threshold = t;
     } else if (arg == "--max-steps" || arg == "--puzzle-id" || arg == "--threads" || arg == "--bench") {
       if (!value(&v)) return false;
-      const long long lo = arg == "--puzzle-id" ? 0 : 1;
-      if (!to_int(v, lo, 1 << 30, &n)) {
-        *error = arg + " takes an integer >= " + std::to_string(lo) + ", got '" + v + "'";
+      const long long lo = arg == "--puzzle-id" ? 0 : 1, hi = arg == "--max-steps" ? trm::kMaxSteps : 1 << 30;
+      if (!to_int(v, lo, hi, &n)) {
+        *error = arg + " takes an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'";
         return false;
       }
       if (arg == "--max-steps") a->solve.max_steps = static_cast<int>(n);

@@ -1,15 +1,25 @@
-// Reading manifest.json. Parsing throws ManifestError internally; read_manifest turns every
-// failure (ours and nlohmann's) into one line.
+// Reading manifest.json and checking it against the bundle contract: the rules 1-6 of
+// export/README.md, the same rules trm_edge/runtime/manifest.py applies. Rule 1's schema
+// (export/bundle.schema.json) is checked here by hand, one function per part of it.
+// Checking throws ManifestError internally; read_manifest turns every failure (ours and
+// nlohmann's) into one line.
 #include "manifest.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
-#include "sha256.h"
+#include "bundle_file.h"
 
 namespace trm {
 namespace {
@@ -18,61 +28,239 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kFormatVersion = 1;
+constexpr uint64_t kMaxManifestBytes = uint64_t(16) << 20;   // rule 1
+constexpr int kMaxDepth = 512;                               // JSON nesting (a manifest nests 5 deep)
+constexpr int64_t kMaxBatch = 4096;                          // the schema's batch_size
+constexpr int64_t kMaxDim = int64_t(1) << 30;                // the schema's bound on a dimension
+constexpr int64_t kMaxFileBytes = int64_t(1) << 34;          // the schema's bound on files.*.bytes
+constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
+
+const std::initializer_list<const char*> kTargets = {"onnx", "executorch", "coreml", "tflite"};
+const std::initializer_list<const char*> kPrecisions = {"fp32", "fp16", "int8", "int8-weights"};
+const std::initializer_list<const char*> kTensorNames = {"tokens", "puzzle_emb", "y", "z",
+                                                         "y_next", "z_next", "logits", "q_halt"};
+const std::initializer_list<const char*> kDtypes = {"int64", "int32", "float32"};
+const std::initializer_list<const char*> kInitArrays = {"y_init", "z_init", "puzzle_emb_table"};
 
 struct ManifestError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// ---------------------------------------------------------------- rule 1: a regular file, UTF-8 JSON
+
+// RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF), as Python's decoder.
+bool is_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xBF;   // the range of the second byte
+    if (c < 0x80) { ++i; continue; }
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+    else return false;
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// dir/manifest.json: there, a regular file (no symlink, no FIFO), at most 16 MiB.
+bool read_manifest_file(const std::string& dir, std::string* text, std::string* error) {
+  const std::string path = (fs::path(dir) / "manifest.json").string();
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    *error = errno == ENOENT ? dir + " is not a bundle: it has no manifest.json (export one with `trm-edge export`)"
+                             : "cannot read " + path + " (" + std::strerror(errno) + ")";
+    return false;
+  }
+  BundleFile f;
+  if (!open_bundle_file(dir, "manifest.json", &f, error)) return false;
+  if (f.size() > kMaxManifestBytes) {
+    *error = path + " has " + std::to_string(f.size()) + " bytes, more than a manifest's " +
+             std::to_string(kMaxManifestBytes) + "; re-export the bundle";
+    return false;
+  }
+  std::vector<unsigned char> bytes;
+  if (!read_bundle_file(f, f.size(), &bytes, error)) {
+    *error = "cannot read " + path + ": " + *error;
+    return false;
+  }
+  text->assign(bytes.begin(), bytes.end());
+  return true;
+}
+
+// UTF-8 JSON as Python's json.loads reads it: no byte-order mark, no NaN/Infinity (nlohmann
+// refuses those literals), nested at most kMaxDepth deep.
+json parse_json(const std::string& text) {
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) throw ManifestError("is not valid JSON (a byte-order mark at the start)");
+  if (!is_utf8(text)) throw ManifestError("is not UTF-8 text");
+  const json::parser_callback_t depth = [](int d, json::parse_event_t, json&) {
+    if (d > kMaxDepth) throw ManifestError("is not valid JSON (nested deeper than " + std::to_string(kMaxDepth) + ")");
+    return true;
+  };
+  return json::parse(text, depth);
+}
+
+// ---------------------------------------------------------------- rule 1: the schema, by hand
+
+// A value for a message: printable ASCII, short; lists and objects by their kind only.
+std::string brief(const json& v) {
+  if (v.is_object()) return "an object";
+  if (v.is_array()) return "a list";
+  std::string s = v.dump(-1, ' ', true, json::error_handler_t::replace);
+  return s.size() <= 60 ? s : s.substr(0, 57) + "...";
+}
+
 const json& key(const json& object, const char* name, const std::string& where) {
-  if (!object.is_object()) throw ManifestError(where + " is not an object");
   auto it = object.find(name);
   if (it == object.end()) throw ManifestError(where + " lacks \"" + name + "\"");
   return *it;
 }
 
-int64_t integer(const json& value, const std::string& where) {
-  if (!value.is_number_integer()) throw ManifestError(where + " must be an integer, got " + value.dump());
-  return value.get<int64_t>();
-}
-
-std::string text(const json& value, const std::string& where) {
-  if (!value.is_string()) throw ManifestError(where + " must be a string, got " + value.dump());
-  return value.get<std::string>();
-}
-
-std::optional<int64_t> optional_integer(const json& object, const char* name) {
+const json* optional_key(const json& object, const char* name) {
   auto it = object.find(name);
-  if (it == object.end() || it->is_null()) return std::nullopt;
-  return integer(*it, name);
+  return it == object.end() ? nullptr : &*it;
 }
 
-std::vector<int64_t> shape_of(const json& value, const std::string& where, bool batch_allowed) {
-  if (!value.is_array()) throw ManifestError(where + " must be a list, got " + value.dump());
-  std::vector<int64_t> shape;
-  for (const json& d : value) {
-    if (batch_allowed && d.is_string() && d.get<std::string>() == "batch") {
-      shape.push_back(kBatchDim);
-    } else if (d.is_number_integer() && d.get<int64_t>() >= 0) {
-      shape.push_back(d.get<int64_t>());
-    } else {
-      throw ManifestError(where + " has a bad dimension " + d.dump());
-    }
+const json& object(const json& v, const std::string& where) {
+  if (!v.is_object()) throw ManifestError(where + " must be an object, got " + brief(v));
+  return v;
+}
+
+const json& list(const json& v, const std::string& where, size_t min_items, size_t max_items) {
+  if (!v.is_array()) throw ManifestError(where + " must be a list, got " + brief(v));
+  if (v.size() < min_items || v.size() > max_items) {
+    throw ManifestError(where + " has " + std::to_string(v.size()) + " items, the schema allows " +
+                        std::to_string(min_items) + (max_items == min_items ? "" : ".." + std::to_string(max_items)));
   }
-  return shape;
+  return v;
 }
 
-std::vector<TensorSpec> specs(const json& list, const std::string& where) {
-  if (!list.is_array()) throw ManifestError(where + " must be a list");
-  std::vector<TensorSpec> out;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const std::string at = where + "[" + std::to_string(i) + "]";
-    TensorSpec s;
-    s.name = text(key(list[i], "name", at), at + ".name");
-    s.shape = shape_of(key(list[i], "shape", at), where + " " + s.name + " shape", true);
-    s.dtype = text(key(list[i], "dtype", at), where + " " + s.name + " dtype");
-    out.push_back(std::move(s));
+// JSON Schema's "integer": 16 and 16.0 alike, not true or false; inside lo..hi.
+int64_t integer(const json& v, const std::string& where, int64_t lo, int64_t hi) {
+  bool in_range = false;
+  int64_t n = 0;
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    in_range = u <= static_cast<uint64_t>(hi);
+    n = in_range ? static_cast<int64_t>(u) : 0;
+    in_range = in_range && n >= lo;
+  } else if (v.is_number_integer()) {
+    n = v.get<int64_t>();
+    in_range = n >= lo && n <= hi;
+  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
+    const double d = v.get<double>();
+    in_range = d >= static_cast<double>(lo) && d <= static_cast<double>(hi) && std::fabs(d) < 9.0e18;
+    n = in_range ? static_cast<int64_t>(d) : 0;
+  } else {
+    throw ManifestError(where + " must be an integer, got " + brief(v));
+  }
+  if (!in_range) {
+    throw ManifestError(where + " is " + brief(v) + ", outside " + std::to_string(lo) + ".." +
+                        (hi == kNoMax ? std::string("") : std::to_string(hi)));
+  }
+  return n;
+}
+
+double number(const json& v, const std::string& where) {
+  if (!v.is_number()) throw ManifestError(where + " must be a number, got " + brief(v));
+  return v.get<double>();
+}
+
+std::string text(const json& v, const std::string& where) {
+  if (!v.is_string()) throw ManifestError(where + " must be a string, got " + brief(v));
+  return v.get<std::string>();
+}
+
+// JSON Schema's "maxLength" counts characters, not bytes.
+size_t characters(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string one_of(const json& v, const std::string& where, std::initializer_list<const char*> allowed) {
+  std::string names;
+  for (const char* a : allowed) {
+    if (v.is_string() && v.get<std::string>() == a) return a;
+    names += (names.empty() ? "" : ", ") + std::string(a);
+  }
+  throw ManifestError(where + " is " + brief(v) + ", not one of " + names);
+}
+
+std::optional<int64_t> batch_size(const json& v, const std::string& where) {
+  if (v.is_null()) return std::nullopt;
+  return integer(v, where, 1, kMaxBatch);
+}
+
+bool sha256_hex(const json& v) {
+  if (!v.is_string() || v.get<std::string>().size() != 64) return false;
+  for (char c : v.get<std::string>()) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// Rule 2: every name the manifest gives is a plain file name inside the bundle folder.
+std::string file_name(const json& v, const std::string& where) {
+  const std::string name = text(v, where);
+  if (!plain_name(name)) {
+    throw ManifestError(where + " " + brief(v) + " is not a plain file name inside the bundle (letters, digits, "
+                        "_ . + - only; no folder, no leading dot, not manifest.json)");
+  }
+  return name;
+}
+
+std::vector<FileEntry> files_of(const json& files) {
+  object(files, "files");
+  if (files.size() < 2) throw ManifestError("files lists " + std::to_string(files.size()) + " files, a bundle has at least 2");
+  std::vector<FileEntry> out;
+  for (auto it = files.begin(); it != files.end(); ++it) {
+    FileEntry f;
+    f.name = file_name(json(it.key()), "files key");   // rule 2
+    const std::string at = "files." + f.name;
+    object(*it, at);
+    const json& sha = key(*it, "sha256", at);
+    if (!sha256_hex(sha)) throw ManifestError(at + ".sha256 " + brief(sha) + " is not 64 lowercase hex digits");
+    f.sha256 = sha.get<std::string>();
+    f.bytes = static_cast<uint64_t>(integer(key(*it, "bytes", at), at + ".bytes", 0, kMaxFileBytes));
+    out.push_back(std::move(f));
   }
   return out;
+}
+
+void config_of(const json& c, Manifest* m) {
+  object(c, "trm_config");
+  auto size = [&](const char* name, int64_t lo, int64_t hi) {
+    return integer(key(c, name, "trm_config"), std::string("trm_config.") + name, lo, hi);
+  };
+  m->seq_len = size("seq_len", 1, 16384);
+  m->vocab_size = size("vocab_size", 2, 1048576);
+  m->hidden_size = size("hidden_size", 1, 16384);
+  m->puzzle_emb_ndim = size("puzzle_emb_ndim", 0, 65536);
+  m->puzzle_emb_len = size("puzzle_emb_len", 0, 4096);
+  size("halt_max_steps", 1, kMaxSteps);
+  struct Optional { const char* name; int64_t lo, hi; };
+  for (const Optional& o : {Optional{"num_heads", 1, 1024}, Optional{"L_layers", 1, kNoMax}, Optional{"H_cycles", 1, kNoMax},
+                            Optional{"L_cycles", 1, kNoMax}, Optional{"num_puzzle_identifiers", 0, kNoMax}}) {
+    if (const json* v = optional_key(c, o.name)) {
+      const int64_t n = integer(*v, std::string("trm_config.") + o.name, o.lo, o.hi);
+      if (std::string(o.name) == "num_puzzle_identifiers") m->num_puzzle_identifiers = n;
+    }
+  }
+  if (const json* v = optional_key(c, "expansion"); v && !(number(*v, "trm_config.expansion") > 0)) {
+    throw ManifestError("trm_config.expansion must be above 0, got " + brief(*v));
+  }
+  if (const json* v = optional_key(c, "mlp_t"); v && !v->is_boolean()) {
+    throw ManifestError("trm_config.mlp_t must be true or false, got " + brief(*v));
+  }
+  if (const json* v = optional_key(c, "pos_encodings")) one_of(*v, "trm_config.pos_encodings", {"rope", "learned", "none"});
 }
 
 // "d + 1" -> 1
@@ -80,21 +268,26 @@ int64_t digit_offset(const std::string& rule) {
   std::istringstream in(rule);
   char d = 0, plus = 0;
   int64_t offset = 0;
-  if (!(in >> d >> plus >> offset) || d != 'd' || plus != '+') {
-    throw ManifestError("task encoding digit rule \"" + rule + "\" is not \"d + N\"");
+  if (!(in >> d >> plus >> offset) || d != 'd' || plus != '+' || offset < 0 || offset > kMaxDim) {
+    throw ManifestError("task.encoding.digit " + brief(json(rule)) + " is not \"d + N\"");
   }
   return offset;
 }
 
-Encoding encoding_of(const json& task) {
+// task: null, or {name, size, encoding}; how puzzle text becomes tokens.
+Encoding encoding_of(const json* task) {
   Encoding e;
-  if (task.is_null()) return e;
-  e.task = text(key(task, "name", "task"), "task.name");
-  auto enc = task.find("encoding");
-  if (enc == task.end() || !enc->is_object()) return e;
+  if (!task || task->is_null()) return e;
+  object(*task, "task");
+  e.task = one_of(key(*task, "name", "task"), "task.name", {"sudoku", "maze", "arc", "tokens"});
+  const json* size = optional_key(*task, "size");
+  if (size) e.size = static_cast<int>(integer(*size, "task.size", 1, 64));
+  const json* enc = optional_key(*task, "encoding");
+  if (!enc) return e;
+  object(*enc, "task.encoding");
   if (e.task == "sudoku") {
-    e.size = static_cast<int>(integer(key(task, "size", "task"), "task.size"));
-    e.blank = integer(key(*enc, "blank", "task.encoding"), "task.encoding.blank");
+    if (!size) throw ManifestError("task lacks \"size\" (a sudoku's side)");
+    e.blank = integer(key(*enc, "blank", "task.encoding"), "task.encoding.blank", 0, kMaxDim);
     e.digit_offset = digit_offset(text(key(*enc, "digit", "task.encoding"), "task.encoding.digit"));
     return e;
   }
@@ -104,18 +297,163 @@ Encoding encoding_of(const json& task) {
   return e;
 }
 
-// The step's inputs and outputs as trm_config gives them (trm_edge.runtime.manifest.step_io).
-void check_io(const Manifest& m) {
-  const int64_t B = m.batch ? *m.batch : kBatchDim;
-  const int64_t L = m.seq_len, N = m.positions(), D = m.hidden_size, V = m.vocab_size;
-  std::vector<TensorSpec> inputs = {{"tokens", {B, L}, ""}};
+std::vector<TensorSpec> tensors_of(const json& v, const std::string& where, size_t min_items, size_t max_items) {
+  list(v, where, min_items, max_items);
+  std::vector<TensorSpec> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    object(v[i], at);
+    TensorSpec s;
+    s.name = one_of(key(v[i], "name", at), at + ".name", kTensorNames);
+    const json& shape = list(key(v[i], "shape", at), at + ".shape", 1, 3);
+    for (const json& d : shape) {
+      s.shape.push_back(d.is_string() && d.get<std::string>() == "batch" ? kBatchDim
+                                                                           : integer(d, at + ".shape[]", 1, kMaxDim));
+    }
+    s.dtype = one_of(key(v[i], "dtype", at), at + ".dtype", kDtypes);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::set<std::string> io_names_of(const json& v) {
+  object(v, "io_names");
+  std::set<std::string> names;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    names.insert(one_of(json(it.key()), "io_names key", kTensorNames));
+    const std::string name = text(*it, "io_names." + it.key());
+    if (name.empty() || characters(name) > 256) throw ManifestError("io_names." + it.key() + " must have 1..256 characters");
+  }
+  return names;
+}
+
+void halting_of(const json& h, Manifest* m) {
+  object(h, "halting");
+  const std::string policy = one_of(key(h, "policy", "halting"), "halting.policy", {"q_halt", "fixed"});
+  parse_halting(policy, &m->halting);
+  m->max_steps = static_cast<int>(integer(key(h, "max_steps", "halting"), "halting.max_steps", 1, kMaxSteps));
+  const json& t = key(h, "threshold", "halting");
+  m->threshold = number(t, "halting.threshold");
+  if (!(m->threshold > 0.0 && m->threshold < 1.0)) {
+    throw ManifestError("halting.threshold is " + brief(t) + ", a probability strictly between 0 and 1");
+  }
+}
+
+void init_bin_of(const json* init, Manifest* m) {
+  if (!init || init->is_null()) return;
+  object(*init, "init_bin");
+  m->init_file = file_name(key(*init, "file", "init_bin"), "init_bin.file");   // rule 2
+  one_of(key(*init, "dtype", "init_bin"), "init_bin.dtype", {"float32"});
+  one_of(key(*init, "byte_order", "init_bin"), "init_bin.byte_order", {"little"});
+  const json& arrays = list(key(*init, "arrays", "init_bin"), "init_bin.arrays", 2, kNoMax);
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    const std::string at = "init_bin.arrays[" + std::to_string(i) + "]";
+    object(arrays[i], at);
+    InitArray a;
+    a.name = one_of(key(arrays[i], "name", at), at + ".name", kInitArrays);
+    for (const json& d : list(key(arrays[i], "shape", at), at + ".shape", 1, 2)) {
+      a.shape.push_back(integer(d, at + ".shape[]", 1, kMaxDim));
+    }
+    a.offset = static_cast<uint64_t>(integer(key(arrays[i], "offset", at), at + ".offset", 0, kNoMax));
+    m->init_arrays.push_back(std::move(a));
+  }
+}
+
+// The optional keys the runner does not use, checked all the same (a schema-valid manifest only).
+void others_of(const json& j, Manifest* m) {
+  if (const json* v = optional_key(j, "spelling")) text(*v, "spelling");
+  if (const json* v = optional_key(j, "tools")) object(*v, "tools");
+  if (const json* v = optional_key(j, "source"); v && !v->is_null()) text(*v, "source");
+  if (const json* v = optional_key(j, "source_sha256"); v && !v->is_null() && !sha256_hex(*v)) {
+    throw ManifestError("source_sha256 " + brief(*v) + " is not null or 64 lowercase hex digits");
+  }
+  if (const json* parity = optional_key(j, "parity")) {   // informative: what the export measured
+    object(*parity, "parity");
+    const json* diff = optional_key(*parity, "max_abs_diff");
+    if (diff && diff->is_object() && diff->contains("logits") && (*diff)["logits"].is_number()) {
+      m->parity_max_abs_logits = (*diff)["logits"].get<double>();
+    }
+  }
+}
+
+// The whole schema, top-level key by key; the runner also needs target executorch.
+void check_schema(const json& j, Manifest* m, std::set<std::string>* io_names) {
+  if (!j.is_object()) throw ManifestError("holds " + brief(j) + ", not a JSON object");
+  const json* version = optional_key(j, "format_version");
+  if (!version || !(version->is_number() && version->get<double>() == kFormatVersion)) {
+    throw ManifestError("format_version " + (version ? brief(*version) : std::string("missing")) + ", this runner reads " +
+                        std::to_string(kFormatVersion) + "; re-export the bundle with this trm-edge");
+  }
+  std::string missing;
+  for (const char* k : {"target", "precision", "model_file", "batch", "files", "trm_config", "inputs", "outputs",
+                        "io_names", "halting"}) {
+    if (!j.contains(k)) missing += (missing.empty() ? "" : ", ") + std::string(k);
+  }
+  if (!missing.empty()) throw ManifestError("lacks " + missing + "; re-export the bundle");
+  m->target = one_of(j["target"], "target", kTargets);
+  if (m->target != "executorch") {
+    throw ManifestError("is a " + m->target + " bundle; this runner runs executorch bundles (step.pte)");
+  }
+  m->precision = one_of(j["precision"], "precision", kPrecisions);
+  m->model_file = file_name(j["model_file"], "model_file");   // rule 2
+  m->batch = batch_size(j["batch"], "batch");
+  if (const json* v = optional_key(j, "max_batch")) m->max_batch = batch_size(*v, "max_batch");
+  m->files = files_of(j["files"]);
+  config_of(j["trm_config"], m);
+  m->encoding = encoding_of(optional_key(j, "task"));
+  m->inputs = tensors_of(j["inputs"], "inputs", 3, 4);
+  m->outputs = tensors_of(j["outputs"], "outputs", 4, 4);
+  *io_names = io_names_of(j["io_names"]);
+  halting_of(j["halting"], m);
+  init_bin_of(optional_key(j, "init_bin"), m);
+  others_of(j, m);
+}
+
+// ---------------------------------------------------------------- rule 3: what the runner opens is listed
+
+// model_file and init_bin.file, which the runner opens, and init.npz, which every bundle carries
+// (the Python runtime opens it; the contract is the same for every runtime).
+void check_listed(const Manifest& m) {
+  if (!m.file(m.model_file)) {
+    throw ManifestError("lists no sha256 for " + m.model_file + " (model_file) in files; re-export the bundle");
+  }
+  if (!m.init_file.empty() && !m.file(m.init_file)) {
+    throw ManifestError("lists no sha256 for " + m.init_file + " (init_bin) in files; re-export the bundle");
+  }
+  if (!m.file("init.npz")) throw ManifestError("lists no sha256 for init.npz in files; re-export the bundle");
+}
+
+// ---------------------------------------------------------------- rule 6: agreement with trm_config
+
+void check_config(const Manifest& m) {
+  if (m.puzzle_emb_ndim > 0 && m.puzzle_emb_len * m.hidden_size < m.puzzle_emb_ndim) {
+    throw ManifestError("trm_config: puzzle_emb_ndim does not fit puzzle_emb_len x hidden_size");
+  }
+  if (m.batch && m.max_batch && *m.max_batch != *m.batch) {
+    throw ManifestError("max_batch " + std::to_string(*m.max_batch) + " differs from the fixed batch " +
+                        std::to_string(*m.batch));
+  }
+}
+
+std::vector<TensorSpec> step_inputs(const Manifest& m) {
+  const int64_t B = m.batch ? *m.batch : kBatchDim, N = m.positions(), D = m.hidden_size;
+  std::vector<TensorSpec> inputs = {{"tokens", {B, m.seq_len}, ""}};   // "": int64 or int32
   if (m.puzzle_emb_ndim > 0) inputs.push_back({"puzzle_emb", {B, m.puzzle_emb_ndim}, "float32"});
   inputs.push_back({"y", {B, N, D}, "float32"});
   inputs.push_back({"z", {B, N, D}, "float32"});
-  const std::vector<TensorSpec> outputs = {{"y_next", {B, N, D}, "float32"},
-                                           {"z_next", {B, N, D}, "float32"},
-                                           {"logits", {B, L, V}, "float32"},
-                                           {"q_halt", {B}, "float32"}};
+  return inputs;
+}
+
+std::vector<TensorSpec> step_outputs(const Manifest& m) {
+  const int64_t B = m.batch ? *m.batch : kBatchDim, N = m.positions(), D = m.hidden_size;
+  return {{"y_next", {B, N, D}, "float32"},
+          {"z_next", {B, N, D}, "float32"},
+          {"logits", {B, m.seq_len, m.vocab_size}, "float32"},
+          {"q_halt", {B}, "float32"}};
+}
+
+// The step's inputs and outputs as trm_config gives them (trm_edge.runtime.manifest.step_io).
+void check_io(const Manifest& m) {
   auto compare = [](const std::vector<TensorSpec>& got, const std::vector<TensorSpec>& want, const char* what) {
     std::string got_names, want_names;
     for (const auto& s : got) got_names += (got_names.empty() ? "" : ", ") + s.name;
@@ -135,107 +473,46 @@ void check_io(const Manifest& m) {
       }
     }
   };
-  compare(m.inputs, inputs, "input");
-  compare(m.outputs, outputs, "output");
+  compare(m.inputs, step_inputs(m), "input");
+  compare(m.outputs, step_outputs(m), "output");
 }
 
-void parse(const json& j, Manifest* m) {
-  if (!j.is_object()) throw ManifestError("is not a JSON object");
-  const auto version = j.find("format_version");
-  if (version == j.end() || !version->is_number_integer() || version->get<int64_t>() != kFormatVersion) {
-    throw ManifestError("format_version " + (version == j.end() ? std::string("missing") : version->dump()) +
-                        ", this runner reads " + std::to_string(kFormatVersion));
+void check_io_names(const Manifest& m, const std::set<std::string>& io_names) {
+  std::set<std::string> want;
+  std::string listed;
+  for (const auto& specs : {step_inputs(m), step_outputs(m)}) {
+    for (const auto& s : specs) want.insert(s.name);
   }
-  std::string missing;
-  for (const char* k : {"target", "precision", "model_file", "files", "trm_config", "inputs", "outputs", "halting"}) {
-    if (!j.contains(k)) missing += (missing.empty() ? "" : ", ") + std::string(k);
-  }
-  if (!missing.empty()) throw ManifestError("lacks " + missing + "; re-export the bundle");
-  m->target = text(j["target"], "target");
-  if (m->target != "executorch") {
-    throw ManifestError("is a " + m->target + " bundle; this runner runs executorch bundles (step.pte)");
-  }
-  m->precision = text(j["precision"], "precision");
-  m->model_file = text(j["model_file"], "model_file");
-  m->batch = optional_integer(j, "batch");
-  m->max_batch = optional_integer(j, "max_batch");
-  if ((m->batch && *m->batch < 1) || (m->max_batch && *m->max_batch < 1)) {
-    throw ManifestError("batch and max_batch must be at least 1");
-  }
+  for (const auto& name : want) listed += (listed.empty() ? "" : ", ") + name;
+  if (io_names != want) throw ManifestError("io_names must name exactly " + listed);
+}
 
-  const json& files = j["files"];
-  if (!files.is_object()) throw ManifestError("files must be an object of name -> {sha256, bytes}");
-  for (auto it = files.begin(); it != files.end(); ++it) {
-    FileEntry f;
-    f.name = it.key();
-    if (f.name.empty() || f.name.find('/') != std::string::npos || f.name == "." || f.name == "..") {
-      throw ManifestError("files lists a bad name \"" + f.name + "\"");
+// init_bin's arrays: each once, the shapes trm_config gives, inside the listed size of init.bin;
+// y_init and z_init present.
+void check_init_layout(const Manifest& m) {
+  if (m.init_file.empty()) return;
+  const uint64_t size = m.file(m.init_file)->bytes;   // rule 3 holds; rule 4 compares it with the file
+  const int64_t D = m.hidden_size, N = m.positions();
+  std::set<std::string> seen;
+  for (const InitArray& a : m.init_arrays) {
+    if (!seen.insert(a.name).second) throw ManifestError("init_bin lists " + a.name + " twice");
+    const bool state = a.name != "puzzle_emb_table";
+    const bool shape_ok = state ? (a.shape == std::vector<int64_t>{D} || a.shape == std::vector<int64_t>{N, D})
+                                : (m.puzzle_emb_ndim > 0 && a.shape.size() == 2 && a.shape[1] == m.puzzle_emb_ndim);
+    if (!shape_ok) {
+      throw ManifestError("init_bin." + a.name + " has shape " + shape_text(a.shape) + ", trm_config gives " +
+                          (state ? shape_text({D}) + " or " + shape_text({N, D})
+                                 : m.puzzle_emb_ndim > 0 ? "[rows, " + std::to_string(m.puzzle_emb_ndim) + "]"
+                                                         : std::string("no table (puzzle_emb_ndim 0)")));
     }
-    f.sha256 = text(key(*it, "sha256", "files." + f.name), "files." + f.name + ".sha256");
-    const int64_t bytes = integer(key(*it, "bytes", "files." + f.name), "files." + f.name + ".bytes");
-    if (bytes < 0) throw ManifestError("files." + f.name + ".bytes is negative");
-    f.bytes = static_cast<uint64_t>(bytes);
-    m->files.push_back(std::move(f));
-  }
-
-  const json& c = j["trm_config"];
-  m->seq_len = integer(key(c, "seq_len", "trm_config"), "trm_config.seq_len");
-  m->vocab_size = integer(key(c, "vocab_size", "trm_config"), "trm_config.vocab_size");
-  m->hidden_size = integer(key(c, "hidden_size", "trm_config"), "trm_config.hidden_size");
-  m->puzzle_emb_ndim = c.contains("puzzle_emb_ndim") ? integer(c["puzzle_emb_ndim"], "trm_config.puzzle_emb_ndim") : 0;
-  if (m->puzzle_emb_ndim > 0) {
-    m->puzzle_emb_len = integer(key(c, "puzzle_emb_len", "trm_config"), "trm_config.puzzle_emb_len");
-  }
-  if (c.contains("num_puzzle_identifiers")) {
-    m->num_puzzle_identifiers = integer(c["num_puzzle_identifiers"], "trm_config.num_puzzle_identifiers");
-  }
-  if (m->seq_len < 1 || m->vocab_size < 1 || m->hidden_size < 1 || m->puzzle_emb_ndim < 0 || m->puzzle_emb_len < 0) {
-    throw ManifestError("trm_config has a size below 1");
-  }
-
-  m->encoding = encoding_of(j.contains("task") ? j["task"] : json());
-  m->inputs = specs(j["inputs"], "inputs");
-  m->outputs = specs(j["outputs"], "outputs");
-  check_io(*m);
-
-  const json& h = j["halting"];
-  const std::string policy = h.contains("policy") ? text(h["policy"], "halting.policy") : "q_halt";
-  if (!parse_halting(policy, &m->halting)) throw ManifestError("halting.policy \"" + policy + "\" is not q_halt or fixed");
-  m->max_steps = static_cast<int>(integer(key(h, "max_steps", "halting"), "halting.max_steps"));
-  const json& t = key(h, "threshold", "halting");
-  if (!t.is_number()) throw ManifestError("halting.threshold must be a number");
-  m->threshold = t.get<double>();
-  if (m->max_steps < 1 || !(m->threshold > 0.0 && m->threshold < 1.0)) {
-    throw ManifestError("halting needs max_steps >= 1 and 0 < threshold < 1");
-  }
-
-  auto parity = j.find("parity");   // informative only: never fails a bundle
-  if (parity != j.end() && parity->is_object() && parity->contains("max_abs_diff")) {
-    const json& diff = (*parity)["max_abs_diff"];
-    if (diff.is_object() && diff.contains("logits") && diff["logits"].is_number()) {
-      m->parity_max_abs_logits = diff["logits"].get<double>();
+    uint64_t n = 4;   // bytes; dimensions are at most 2^30 and at most 2 of them: no overflow
+    for (int64_t d : a.shape) n *= static_cast<uint64_t>(d);
+    if (a.offset > size || n > size - a.offset) {
+      throw ManifestError("init_bin." + a.name + " ends past the end of " + m.init_file + " (" + std::to_string(size) +
+                          " bytes)");
     }
   }
-
-  auto init = j.find("init_bin");
-  if (init != j.end() && !init->is_null()) {
-    m->init_file = text(key(*init, "file", "init_bin"), "init_bin.file");
-    if (init->contains("dtype") && (*init)["dtype"] != "float32") throw ManifestError("init_bin.dtype is not float32");
-    if (init->contains("byte_order") && (*init)["byte_order"] != "little") {
-      throw ManifestError("init_bin.byte_order is not little");
-    }
-    const json& arrays = key(*init, "arrays", "init_bin");
-    if (!arrays.is_array()) throw ManifestError("init_bin.arrays must be a list");
-    for (const json& a : arrays) {
-      InitArray array;
-      array.name = text(key(a, "name", "init_bin.arrays[]"), "init_bin.arrays[].name");
-      array.shape = shape_of(key(a, "shape", "init_bin." + array.name), "init_bin." + array.name + ".shape", false);
-      const int64_t offset = integer(key(a, "offset", "init_bin." + array.name), "init_bin." + array.name + ".offset");
-      if (offset < 0) throw ManifestError("init_bin." + array.name + ".offset is negative");
-      array.offset = static_cast<uint64_t>(offset);
-      m->init_arrays.push_back(std::move(array));
-    }
-  }
+  if (!seen.count("y_init") || !seen.count("z_init")) throw ManifestError("init_bin lacks y_init or z_init");
 }
 
 }  // namespace
@@ -263,67 +540,54 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 }
 
 bool read_manifest(const std::string& dir, Manifest* out, std::string* error) {
-  const fs::path path = fs::path(dir) / "manifest.json";
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     *error = dir + " is not a directory (give a bundle folder, as `trm-edge export` writes)";
     return false;
   }
-  if (!fs::is_regular_file(path, ec)) {
-    *error = dir + " is not a bundle: it has no manifest.json (export one with `trm-edge export`)";
-    return false;
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (!in) {
-    *error = "cannot read " + path.string();
-    return false;
-  }
+  std::string text;
+  if (!read_manifest_file(dir, &text, error)) return false;   // rule 1
+  const std::string path = (fs::path(dir) / "manifest.json").string();
   Manifest m;
   m.dir = dir;
   try {
-    const json j = json::parse(buffer.str());
-    parse(j, &m);
-  } catch (const json::parse_error& e) {
-    *error = path.string() + " is not valid JSON (" + e.what() + "); re-export the bundle";
+    const json j = parse_json(text);        // rule 1
+    std::set<std::string> io_names;
+    check_schema(j, &m, &io_names);         // rules 1 and 2
+    check_listed(m);                        // rule 3
+    check_config(m);                        // rule 6
+    check_io(m);
+    check_io_names(m, io_names);
+    check_init_layout(m);
+  } catch (const json::exception& e) {      // parse errors, and number overflow ("1e400")
+    *error = path + " is not valid JSON (" + e.what() + "); re-export the bundle";
     return false;
-  } catch (const std::exception& e) {   // ManifestError, or a nlohmann type/range error
-    *error = path.string() + ": " + e.what();
+  } catch (const std::exception& e) {       // ManifestError
+    *error = path + ": " + e.what();
     return false;
   }
   *out = std::move(m);
   return true;
 }
 
-bool verify_files(const Manifest& m, std::string* error) {
-  for (const char* needed : {"model_file", "init_bin"}) {
-    const std::string& name = std::string(needed) == "model_file" ? m.model_file : m.init_file;
-    if (!name.empty() && !m.file(name)) {
-      *error = m.dir + ": the manifest lists no sha256 for " + name + " (" + needed + "); re-export the bundle";
-      return false;
-    }
-  }
+bool verify_files(const Manifest& m, bool check_sha256, std::string* error) {
   for (const FileEntry& f : m.files) {
-    const fs::path path = fs::path(m.dir) / f.name;
-    std::error_code ec;
-    if (!fs::exists(path, ec)) {
-      *error = m.dir + ": " + f.name + " is missing (the manifest lists it); copy the whole bundle";
+    BundleFile file;
+    if (!open_bundle_file(m.dir, f.name, &file, error)) return false;   // rule 4: regular, no symlink
+    if (file.size() != f.bytes) {                                       // rule 4: the size before hashing
+      *error = m.dir + ": " + f.name + " has " + std::to_string(file.size()) + " bytes, the manifest lists " +
+               std::to_string(f.bytes) + " (corrupted or truncated); re-export or re-copy it";
       return false;
     }
-    if (!fs::is_regular_file(path, ec)) {
-      *error = m.dir + ": " + f.name + " is not a regular file; this runner checks files only";
-      return false;
-    }
-    const uint64_t size = fs::file_size(path, ec);
+    if (!check_sha256) continue;
     std::string sha;
-    if (ec || (size == f.bytes && !sha256_file(path.string(), &sha, error))) {
-      if (ec) *error = "cannot read " + path.string();
+    if (!sha256_bundle_file(file, &sha, error)) {                       // rule 5
+      *error = m.dir + ": cannot hash " + f.name + ": " + *error;
       return false;
     }
-    if (size != f.bytes || sha != f.sha256) {
-      *error = m.dir + ": " + f.name + " does not match its sha256 in the manifest (corrupted or truncated: " +
-               std::to_string(size) + " bytes, expected " + std::to_string(f.bytes) + "); re-export or re-copy it";
+    if (sha != f.sha256) {
+      *error = m.dir + ": " + f.name + " does not match its sha256 in the manifest (corrupted or altered); "
+               "re-export or re-copy it";
       return false;
     }
   }

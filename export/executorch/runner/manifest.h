@@ -1,5 +1,6 @@
 // A bundle's manifest.json (format_version 1) as the runner needs it, checked on reading.
-// The contract is trm_edge/runtime/manifest.py and the README's "The bundle contract".
+// The contract is export/bundle.schema.json and the rules 1-6 of export/README.md, the same ones
+// trm_edge/runtime/manifest.py applies.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 namespace trm {
 
 constexpr int64_t kBatchDim = -1;   // "batch" in a manifest shape
+constexpr int kMaxSteps = 1024;     // the schema's bound on halting.max_steps (and --max-steps)
 
 struct TensorSpec {
   std::string name;
@@ -68,12 +70,15 @@ struct Manifest {
   const InitArray* init_array(const std::string& name) const;
 };
 
-// Reads and checks dir/manifest.json: JSON, version, required keys, an executorch target, and
-// inputs/outputs consistent with trm_config. False with a one-line *error otherwise.
+// Reads and checks dir/manifest.json before anything else is opened: rule 1 (a regular file of at
+// most 16 MiB, UTF-8 JSON, valid against the schema), 2 (plain file names), 3 (model_file and
+// init_bin.file listed in files) and 6 (inputs, outputs, io_names and the init_bin layout agree with
+// trm_config); also an executorch target. False with a one-line *error otherwise.
 bool read_manifest(const std::string& dir, Manifest* out, std::string* error);
 
-// Every file the manifest lists exists and matches its size and sha256.
-bool verify_files(const Manifest& m, std::string* error);
+// Rules 4 and 5 for every file the manifest lists: a regular file in the bundle folder, no symlink,
+// of the listed size (compared before hashing) and, with check_sha256, of the listed sha256.
+bool verify_files(const Manifest& m, bool check_sha256, std::string* error);
 
 // "[batch, 97, 128]"
 std::string shape_text(const std::vector<int64_t>& shape);

@@ -9,6 +9,7 @@
 #include <executorch/extension/tensor/tensor_ptr.h>
 #include <executorch/runtime/core/tag.h>
 
+#include "bundle_file.h"
 #include "runtime_log.h"
 
 namespace trm {
@@ -95,12 +96,11 @@ Step::~Step() = default;
 std::unique_ptr<Step> Step::load(const Manifest& m, std::string* error) {
   init_runtime();
   take_runtime_log();
-  const std::string path = (std::filesystem::path(m.dir) / m.model_file).string();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    *error = m.dir + ": " + m.model_file + " is missing; copy the whole bundle";
-    return nullptr;
+  {   // rule 4 again, just before ExecuTorch opens the file by its path: regular, in the folder, no symlink
+    BundleFile f;
+    if (!open_bundle_file(m.dir, m.model_file, &f, error)) return nullptr;
   }
+  const std::string path = (std::filesystem::path(m.dir) / m.model_file).string();
   std::unique_ptr<Step> step(new Step());
   step->manifest_ = m;
   step->module_ = std::make_unique<Module>(path, Module::LoadMode::File);

@@ -20,13 +20,20 @@ int64_t argmax(const float* v, int64_t n) {
   return best;
 }
 
+bool all_finite(const float* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<TrmRunner> TrmRunner::open(const std::string& bundle_dir, const Options& options, std::string* error) {
   init_runtime();   // ExecuTorch's log goes into our errors from here on
   std::unique_ptr<TrmRunner> r(new TrmRunner());
   if (!read_manifest(bundle_dir, &r->manifest_, error)) return nullptr;
-  if (options.verify && !verify_files(r->manifest_, error)) return nullptr;
+  if (!verify_files(r->manifest_, options.verify, error)) return nullptr;   // sizes even without verify
   if (!read_init_bin(r->manifest_, &r->init_, error)) return nullptr;
   set_threads(options.threads);   // before the delegate takes the pool
   r->step_ = Step::load(r->manifest_, error);
@@ -61,8 +68,8 @@ bool TrmRunner::solve(const std::vector<int64_t>& tokens, const SolveOptions& op
     *error = "threshold is a probability strictly between 0 and 1, got " + std::to_string(threshold);
     return false;
   }
-  if (max_steps < 1) {
-    *error = "max_steps must be at least 1, got " + std::to_string(max_steps);
+  if (max_steps < 1 || max_steps > kMaxSteps) {
+    *error = "max_steps is " + std::to_string(max_steps) + ", give 1.." + std::to_string(kMaxSteps);
     return false;
   }
   if (!check_tokens(tokens, m, error)) return false;
@@ -75,6 +82,10 @@ bool TrmRunner::solve(const std::vector<int64_t>& tokens, const SolveOptions& op
         return false;
       }
       emb = options.puzzle_emb;
+      if (!all_finite(emb.data(), static_cast<int64_t>(emb.size()))) {
+        *error = "puzzle_emb holds NaN or infinite values";
+        return false;
+      }
     } else if (!puzzle_row(options.puzzle_id, &emb, error)) {
       return false;
     }
@@ -88,6 +99,11 @@ bool TrmRunner::solve(const std::vector<int64_t>& tokens, const SolveOptions& op
   for (int step = 1; step <= max_steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!step_->run(1, tokens.data(), emb.empty() ? nullptr : emb.data(), y.data(), z.data(), &out_, error)) {
+      return false;
+    }
+    if (!all_finite(out_.logits.data(), L * V) || !std::isfinite(out_.q_halt[0])) {
+      *error = "the step produced NaN or infinite values at step " + std::to_string(step) +
+               ": the model's weights or state are broken; re-export from a good checkpoint";
       return false;
     }
     for (int64_t i = 0; i < L; ++i) s.answer[i] = argmax(out_.logits.data() + i * V, V);

@@ -58,7 +58,7 @@ struct Solution {
 class TrmRunner {
  public:
   struct Options {
-    bool verify = true;   // check every file's sha256 against the manifest
+    bool verify = true;   // check every file's sha256 against the manifest (types and sizes: always)
     int threads = 0;      // ExecuTorch thread pool size; 0 keeps the runtime's default
   };
 
