@@ -55,7 +55,8 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path, **overrides) -> "TrainConfig":
         import yaml
-        where = _show(path)
+        from trm_edge.outdir import show
+        where = show(path)
         try:
             p = Path(path)
             is_file = p.is_file()
@@ -117,7 +118,7 @@ class TrainConfig:
                 raise ConfigError(f"{w}: {name} must be a whole number, got {_show(v)}")
             v = int(v)
             if v < lo or (hi is not None and v > hi):
-                rng = f"at least {lo}" if hi is None else f"from {lo} to {hi}"
+                rng = f"a whole number of at least {lo}" if hi is None else f"a whole number from {lo} to {hi}"
                 raise ConfigError(f"{w}: {name} {v} is out of range; give {rng}")
             setattr(self, name, v)
 
@@ -182,11 +183,12 @@ class TrainConfig:
         flag("compile")
         if not isinstance(self.notes, dict):
             raise ConfigError(f"{w}: notes must be a mapping, got {_show(self.notes)}")
-        try:   # it rides along in every checkpoint's metadata
-            json.dumps(self.to_dict(), allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"{w}: a value cannot be stored as JSON ({_show(str(e))}); "
-                              f"use plain numbers, strings, lists and mappings") from None
+        for f in fields(self):   # the config rides along in every checkpoint's metadata, as JSON
+            try:
+                json.dumps(getattr(self, f.name), allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as e:
+                raise ConfigError(f"{w}: {f.name} cannot be stored as JSON ({_show(str(e))}); use plain numbers, "
+                                  f"strings, lists and mappings") from None
         return self
 
     def to_dict(self) -> dict:

@@ -115,8 +115,10 @@ def read_train_data(cfg: TrainConfig):
         raise ConfigError(f"{bad} (a JSON {type(meta).__name__}, not an object); rebuild it with `trm-edge data build`")
     whole = lambda v: isinstance(v, int) and not isinstance(v, bool)
     for key, lo in META_NUMBERS.items():
-        if not whole(meta.get(key)) or meta[key] < lo:
-            raise ConfigError(f"{bad}: `{key}` must be a whole number >= {lo}, got {meta.get(key)!r:.40}; "
+        if key not in meta:
+            raise ConfigError(f"{bad}: it lacks `{key}`; rebuild it with `trm-edge data build`")
+        if not whole(meta[key]) or meta[key] < lo:
+            raise ConfigError(f"{bad}: `{key}` must be a whole number >= {lo}, got {meta[key]!r:.40}; "
                               f"rebuild it with `trm-edge data build`")
     mpe = meta.get("mean_puzzle_examples")
     if isinstance(mpe, bool) or not isinstance(mpe, (int, float)) or not np.isfinite(mpe) or mpe < 0:
@@ -247,7 +249,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     if total < 1:
         raise ConfigError(f"epochs {cfg.epochs} of {meta['total_groups']} groups at global_batch_size "
                           f"{cfg.global_batch_size} make no whole step; raise epochs or give steps")
-    out = claim(cfg.out, "training run", is_our_run)
+    out = claim(cfg.out, "training run", is_our_run, option="out")
     rank, world, device = _dist_setup()
     if cfg.global_batch_size % world:
         raise ConfigError(f"global_batch_size {cfg.global_batch_size} is not divisible by {world} processes; "
@@ -255,13 +257,18 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     local = cfg.global_batch_size // world
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    created = make(out, "training run") if rank == 0 else []
+    created = make(out, "training run", option="out") if rank == 0 else []
     if rank != 0:
         out.mkdir(parents=True, exist_ok=True)   # rank 0 made it (or says why not); a shared file system has it
-    ours_before = {n for n in RUN_FILES if (out / n).exists()}
+    ours_before, closers = {n for n in RUN_FILES if (out / n).exists()}, []
     try:
-        return _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after)
+        return _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers)
     except BaseException as e:
+        for close in reversed(closers):   # the progress bar ends its line before the error is printed
+            try:
+                close()
+            except Exception:
+                pass
         if rank == 0 and not (out / CKPT).exists():   # failed before its first checkpoint: leave nothing new
             try:
                 for name in set(RUN_FILES) - ours_before:
@@ -276,7 +283,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         raise
 
 
-def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after) -> Path:
+def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers) -> Path:
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, meta).to(device)
     if world > 1:   # one starting point everywhere
@@ -316,10 +323,13 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
     use_bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if use_bf16 else nullcontext
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
+    if log:
+        closers.append(log.close)
     bar = None
     if progress and rank == 0:
         from tqdm import tqdm
         bar = tqdm(total=total, initial=step, desc="train", unit="step", dynamic_ncols=True)
+        closers.append(bar.close)
     t_start, done_here = time.time() - 60 * minutes_before, 0   # minutes count across resumes
     model.train()
     while step < total:
