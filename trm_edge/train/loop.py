@@ -257,9 +257,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     local = cfg.global_batch_size // world
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    created = make(out, "training run", option="out") if rank == 0 else []
-    if rank != 0:
-        out.mkdir(parents=True, exist_ok=True)   # rank 0 made it (or says why not); a shared file system has it
+    created = make(out, "training run", option="out") if rank == 0 else []   # only rank 0 writes there
     ours_before, closers = {n for n in RUN_FILES if (out / n).exists()}, []
     try:
         return _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers)
