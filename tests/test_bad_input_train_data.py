@@ -479,7 +479,7 @@ def test_train_good_and_resume(ws, data4, capsys):
 
 # ----------------------------------------------------------------------------- properties
 
-PROPS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPS = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _refused(argv, ws, capsys):
