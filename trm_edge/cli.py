@@ -182,7 +182,7 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
 @click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
 @click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
 @click.option("--puzzle", help="the puzzle: Sudoku digits with 0 or . for blanks, or raw tokens '0,3,1,...'")
-@click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
+@click.option("--puzzle-file", type=str, help="puzzles, one per line")
 @click.option("--task", type=click.Choice(["sudoku", "maze", "arc", "tokens"]), help="how to read the puzzle (default: the model's task)")
 @click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row (0 = blank)")
 @click.option("--halting", type=click.Choice(["q_halt", "fixed"]), default="q_halt", show_default=True)
@@ -231,7 +231,7 @@ def data():
 
 @data.command("build")
 @click.argument("task", type=click.Choice(["sudoku", "maze", "arc"]))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder (train/ and test/)")
+@click.option("--out", required=True, type=str, help="dataset folder (train/ and test/)")
 @click.option("--size", type=int, help="grid size: Sudoku 4, 6 or 9 (default 9); Maze 10..30 (default 30)")
 @click.option("--train", "n_train", default=10000, show_default=True, help="training puzzles (Sudoku, Maze)")
 @click.option("--test", "n_test", default=1000, show_default=True, help="held-out puzzles (Sudoku, Maze)")
@@ -274,7 +274,7 @@ def train(config, out, data_path, steps, max_minutes):
 @click.option("--puzzles", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-steps", type=STEPS, help="default: the model's halt_max_steps")
 @click.option("--thresholds", default="0.3,0.5,0.7,0.9", show_default=True, help="q_halt thresholds to report")
-@click.option("--out", type=click.Path(file_okay=False), help="write eval.json and eval.png here")
+@click.option("--out", type=str, help="write eval.json and eval.png here")
 @click.option("--threads", type=THREADS)
 @click.option("--fixed/--no-fixed", default=True, show_default=True,
               help="also run every puzzle for all steps (per-step accuracy, all thresholds); off: one q_halt run")
@@ -318,7 +318,7 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
 @click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
 @click.option("--quantize", "precision", default="fp32", show_default=True, help="fp32, int8, ... (per target)")
 @click.option("--batch", default="dynamic", show_default=True, help="a fixed batch size, or 'dynamic'")
-@click.option("--out", type=click.Path(file_okay=False), help="bundle folder (default: bundles/<model>-<target>-<precision>)")
+@click.option("--out", type=str, help="bundle folder (default: bundles/<model>-<target>-<precision>)")
 @click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="q_halt threshold recorded in the manifest")
 def export(target, model, config, precision, batch, out, threshold):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
@@ -346,7 +346,7 @@ def export(target, model, config, precision, batch, out, threshold):
 @cli.command()
 @click.argument("bundle", type=click.Path())
 @click.option("--puzzle", help="the puzzle in the task's notation (or raw tokens)")
-@click.option("--puzzle-file", type=click.Path(exists=True, dir_okay=False), help="puzzles, one per line")
+@click.option("--puzzle-file", type=str, help="puzzles, one per line")
 @click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row")
 @click.option("--halting", type=click.Choice(["q_halt", "fixed"]), help="default: the manifest's")
 @click.option("--threshold", type=PROBABILITY, help="default: the manifest's")
@@ -392,8 +392,8 @@ def _csv(value: str, allowed, what: str) -> tuple:
 @click.option("--puzzles", default=200, show_default=True, type=click.IntRange(min=1), help="puzzles for accuracy and throughput")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(min=1), help="throughput batch")
 @click.option("--threads", default="2", show_default=True, help="thread counts to measure, e.g. 1,2")
-@click.option("--out", type=click.Path(file_okay=False), help="where bench.json/.md/.png go (default: bench/<model>)")
-@click.option("--bundles", default="bundles", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", type=str, help="where bench.json/.md/.png go (default: bench/<model>)")
+@click.option("--bundles", default="bundles", show_default=True, type=str,
               help="where bundles are exported (reused when made from the same checkpoint)")
 @click.option("--curves/--no-curves", default=True, show_default=True,
               help="record solved/halted share after every step on the baseline (a fixed-steps run)")
@@ -439,17 +439,23 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
 
 
 def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    bad = next((i for i, a in enumerate(args) if "\0" in str(a)), None)
+    if bad is not None:    # a shell cannot pass one; a program calling main() can
+        click.echo(f"error: argument {bad + 1} holds a NUL character; give plain text", err=True)
+        return 2
     try:
-        rv = cli.main(args=argv, prog_name="trm-edge", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="trm-edge", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
     except click.UsageError as e:
         cmd = e.ctx.command_path if e.ctx else "trm-edge"
-        click.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
+        click.echo(f"error: {' '.join(e.format_message().split())} (see '{cmd} --help')", err=True)
         return 2
     except (TRMEdgeError, click.ClickException) as e:
-        click.echo(f"error: {e.format_message() if isinstance(e, click.ClickException) else e}", err=True)
+        msg = e.format_message() if isinstance(e, click.ClickException) else str(e)
+        click.echo(f"error: {' '.join(msg.split())}", err=True)     # one line, whatever the message
         return 2
     except click.Abort:
         click.echo("aborted", err=True)

@@ -267,6 +267,8 @@ def validate_manifest(m, where="manifest.json") -> dict:
 def read_manifest(bundle, verify: bool = True) -> dict:
     """manifest.json of a bundle, checked: the contract (schema and rules), every listed file present,
     regular, of its size and (verify) unchanged. Nothing outside the bundle folder is opened."""
+    if "\0" in str(bundle):
+        raise BundleError(f"{str(bundle)!r} holds a NUL character; give a bundle folder path")
     bundle = Path(bundle)
     if not bundle.is_dir():
         raise BundleError(f"{bundle} is not a folder; give a bundle folder, as `trm-edge export` writes")
