@@ -262,3 +262,10 @@ PUZZLE_FILES = {
 def test_run_refuses_bad_puzzle_files(tiny_onnx_bundle, work, capsys, name):
     (work / "bad.txt").write_bytes(PUZZLE_FILES[name])
     refused(["run", str(tiny_onnx_bundle), "--puzzle-file", "bad.txt"], work, capsys)
+
+
+@pytest.mark.parametrize("argv", [["maze", "--givens", "30", "40"], ["arc", "--train", "5"], ["arc", "--size", "9"],
+                                  ["sudoku", "--augmentations", "5"], ["sudoku", "--min-path", "10"],
+                                  ["maze", "--version", "arc-agi-2"]], ids=lambda a: "-".join(a[:2]))
+def test_data_build_refuses_options_of_another_task(work, capsys, argv):
+    refused(["data", "build", argv[0], "--out", "d", *argv[1:]], work, capsys)

@@ -243,7 +243,16 @@ def data():
 @click.option("--seed", default=0, show_default=True)
 def data_build(task, out, size, n_train, n_test, givens, min_path, arc_version, augmentations, seed):
     """Generate puzzles (or read ARC tasks) and write a dataset."""
+    from click.core import ParameterSource
+
     from trm_edge.data import build
+    applies = {"size": ("sudoku", "maze"), "n_train": ("sudoku", "maze"), "n_test": ("sudoku", "maze"),
+               "givens": ("sudoku",), "min_path": ("maze",), "arc_version": ("arc",), "augmentations": ("arc",)}
+    ctx = click.get_current_context()
+    for name, tasks in applies.items():
+        if task not in tasks and ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+            opt = next(p.opts[0] for p in ctx.command.params if p.name == name)
+            raise TRMEdgeError(f"{opt} does not apply to {task} (it is for {' and '.join(tasks)}); drop it")
     if task == "sudoku":
         path = build.build_sudoku(out, 9 if size is None else size, n_train, n_test, givens, seed)
     elif task == "maze":
