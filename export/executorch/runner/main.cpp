@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench.h"
+#include "one_line.h"
 #include "puzzle.h"
 #include "trm_runner.h"
 
@@ -183,11 +184,9 @@ void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, s
   std::printf("\n");
 }
 
-int fail(std::string message) {
-  for (char& c : message) {   // one line, no control characters (names from a corrupt file)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-  }
-  std::fprintf(stderr, "trm-runner: %s\n", message.c_str());
+int fail(const std::string& message) {
+  // one line, no control characters, UTF-8 (names from a corrupt file, bytes ExecuTorch logged)
+  std::fprintf(stderr, "trm-runner: %s\n", trm::one_line(message).c_str());
   return 2;
 }
 

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle_file.h"
+#include "one_line.h"
 
 namespace trm {
 namespace {
@@ -48,24 +49,12 @@ struct ManifestError : std::runtime_error {
 
 // ---------------------------------------------------------------- rule 1: a regular file, UTF-8 JSON
 
-// RFC 3629 UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF), as Python's decoder.
+// Every byte part of an RFC 3629 UTF-8 sequence, as Python's decoder wants.
 bool is_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned c = p[i];
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;   // the range of the second byte
-    if (c < 0x80) { ++i; continue; }
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) { len = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
-    else if (c >= 0xF0 && c <= 0xF4) { len = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
-    else return false;
-    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return false;
-    for (size_t k = 2; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
-    }
-    i += len;
+  for (size_t i = 0, len; i < s.size(); i += len) {
+    len = utf8_sequence(p + i, s.size() - i);
+    if (len == 0) return false;
   }
   return true;
 }
@@ -136,8 +125,10 @@ const json& object(const json& v, const std::string& where) {
 const json& list(const json& v, const std::string& where, size_t min_items, size_t max_items) {
   if (!v.is_array()) throw ManifestError(where + " must be a list, got " + brief(v));
   if (v.size() < min_items || v.size() > max_items) {
-    throw ManifestError(where + " has " + std::to_string(v.size()) + " items, the schema allows " +
-                        std::to_string(min_items) + (max_items == min_items ? "" : ".." + std::to_string(max_items)));
+    const std::string allowed = max_items == min_items ? std::to_string(min_items)
+                                : max_items == size_t(kNoMax) ? "at least " + std::to_string(min_items)
+                                                              : std::to_string(min_items) + ".." + std::to_string(max_items);
+    throw ManifestError(where + " has " + std::to_string(v.size()) + " items, the schema allows " + allowed);
   }
   return v;
 }
@@ -162,8 +153,8 @@ int64_t integer(const json& v, const std::string& where, int64_t lo, int64_t hi)
     throw ManifestError(where + " must be an integer, got " + brief(v));
   }
   if (!in_range) {
-    throw ManifestError(where + " is " + brief(v) + ", outside " + std::to_string(lo) + ".." +
-                        (hi == kNoMax ? std::string("") : std::to_string(hi)));
+    throw ManifestError(where + " is " + brief(v) + (hi == kNoMax ? ", below " + std::to_string(lo)
+                                                                  : ", outside " + std::to_string(lo) + ".." + std::to_string(hi)));
   }
   return n;
 }
@@ -562,8 +553,11 @@ bool read_manifest(const std::string& dir, Manifest* out, std::string* error) {
   } catch (const json::exception& e) {      // parse errors, and number overflow ("1e400")
     *error = path + " is not valid JSON (" + e.what() + "); re-export the bundle";
     return false;
-  } catch (const std::exception& e) {       // ManifestError
-    *error = path + ": " + e.what();
+  } catch (const std::exception& e) {       // ManifestError: "is not UTF-8 text", "trm_config lacks ..."
+    const std::string what = e.what();
+    const bool verb = what.rfind("is ", 0) == 0 || what.rfind("holds ", 0) == 0 || what.rfind("lacks ", 0) == 0 ||
+                      what.rfind("lists ", 0) == 0;
+    *error = path + (verb ? " " : ": ") + what;
     return false;
   }
   *out = std::move(m);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "one_line.h"
 #include "puzzle.h"
 #include "runtime_log.h"
 #include "threads.h"
@@ -32,12 +33,17 @@ bool all_finite(const float* v, int64_t n) {
 std::unique_ptr<TrmRunner> TrmRunner::open(const std::string& bundle_dir, const Options& options, std::string* error) {
   init_runtime();   // ExecuTorch's log goes into our errors from here on
   std::unique_ptr<TrmRunner> r(new TrmRunner());
-  if (!read_manifest(bundle_dir, &r->manifest_, error)) return nullptr;
-  if (!verify_files(r->manifest_, options.verify, error)) return nullptr;   // sizes even without verify
-  if (!read_init_bin(r->manifest_, &r->init_, error)) return nullptr;
-  set_threads(options.threads);   // before the delegate takes the pool
-  r->step_ = Step::load(r->manifest_, error);
-  if (!r->step_) return nullptr;
+  const bool ok = read_manifest(bundle_dir, &r->manifest_, error) &&      // rules 1, 2, 3, 6
+                  verify_files(r->manifest_, options.verify, error) &&    // rules 4, 5 (sizes even without verify)
+                  read_init_bin(r->manifest_, &r->init_, error);
+  if (ok) {
+    set_threads(options.threads);   // before the delegate takes the pool
+    r->step_ = Step::load(r->manifest_, error);
+  }
+  if (!ok || !r->step_) {
+    *error = one_line(*error);
+    return nullptr;
+  }
   return r;
 }
 
@@ -60,6 +66,13 @@ bool TrmRunner::puzzle_row(int64_t puzzle_id, std::vector<float>* row, std::stri
 
 bool TrmRunner::solve(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out,
                       std::string* error) {
+  if (solve_checked(tokens, options, out, error)) return true;
+  *error = one_line(*error);
+  return false;
+}
+
+bool TrmRunner::solve_checked(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out,
+                              std::string* error) {
   const Manifest& m = manifest_;
   const Halting halting = options.halting.value_or(m.halting);
   const double threshold = options.threshold.value_or(m.threshold);

@@ -62,8 +62,8 @@ class TrmRunner {
     int threads = 0;      // ExecuTorch thread pool size; 0 keeps the runtime's default
   };
 
-  // Reads and checks the manifest, the files' sha256, init.bin and step.pte. Null with a one-line
-  // *error when anything is wrong.
+  // Reads and checks the manifest (the rules 1-6 of export/README.md), the files' sizes and sha256,
+  // init.bin and step.pte. Null with a one-line *error (printable UTF-8) when anything is wrong.
   static std::unique_ptr<TrmRunner> open(const std::string& bundle_dir, const Options& options, std::string* error);
 
   bool solve(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out, std::string* error);
@@ -77,6 +77,7 @@ class TrmRunner {
 
  private:
   TrmRunner() = default;
+  bool solve_checked(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out, std::string* error);
 
   Manifest manifest_;
   InitState init_;

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "one_line.h"
 #include "puzzle.h"
 #include "trm_runner.h"
 
@@ -32,7 +33,7 @@ struct Handle {
 void throw_error(JNIEnv* env, const std::string& message) {
   if (env->ExceptionCheck()) return;   // a pending Java exception (e.g. from the listener) wins
   jclass cls = env->FindClass("java/lang/IllegalArgumentException");
-  if (cls != nullptr) env->ThrowNew(cls, message.c_str());
+  if (cls != nullptr) env->ThrowNew(cls, trm::one_line(message).c_str());   // modified UTF-8, one line
 }
 
 std::string to_string(JNIEnv* env, jstring text) {
