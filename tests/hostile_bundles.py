@@ -220,6 +220,13 @@ def _model_dotdot(m: dict, outside: Path) -> None:
     m["files"][f"../outside/{name}"] = m["files"][name]
 
 
+def _newline_name(m: dict) -> None:
+    """A name that ends in a newline: Python's re matches `$` before it, the schema's pattern (ECMA 262) does not."""
+    name = m["model_file"]
+    m["model_file"] = name + "\n"
+    m["files"][name + "\n"] = m["files"].pop(name)
+
+
 def _deep(n: int) -> bytes:
     return b"[" * n + b"]" * n
 
@@ -250,6 +257,8 @@ CASES: list[Case] = [
     Case("files-key-non-ascii", _add_listed("st\u00e9p.bin")),
     Case("files-key-empty", _add_listed("")),
     Case("files-key-long", _add_listed("a" * 300)),
+    Case("files-key-trailing-newline", _add_listed("extra.bin\n")),
+    Case("model-file-trailing-newline", edit(_newline_name)),
     Case("model-file-dotdot", edit_out(_model_dotdot)),
     Case("model-file-absolute", edit_out(lambda m, o: m.__setitem__("model_file", str(o / m["model_file"])))),
     Case("model-file-absolute-unlisted", edit_out(lambda m, o: (m["files"].pop(m["model_file"]),
@@ -274,6 +283,7 @@ CASES: list[Case] = [
     Case("model-symlink-dev-zero", _symlink(_model, lambda b, o: Path("/dev/zero"))),
     Case("init-npz-symlink-outside", _symlink(lambda m: "init.npz", lambda b, o: o / "init.npz")),
     Case("init-bin-symlink-outside", _symlink(lambda m: "init.bin", lambda b, o: o / "init.bin")),
+    Case("init-bin-symlink-inside", _symlink(lambda m: "init.bin", lambda b, o: _copy_inside(b, "init.bin"))),
     Case("init-bin-symlink-dev-zero", _symlink(lambda m: "init.bin", lambda b, o: Path("/dev/zero"))),
     Case("init-npz-symlink-dev-zero", _symlink(lambda m: "init.npz", lambda b, o: Path("/dev/zero"))),
     Case("manifest-symlink-outside", lambda b, o: ((b / "manifest.json").unlink(),
@@ -352,6 +362,9 @@ CASES: list[Case] = [
     Case("manifest-nan-threshold", lambda b, o: (b / "manifest.json").write_text(
         (b / "manifest.json").read_text().replace('"threshold": 0.5', '"threshold": NaN'))),
     Case("manifest-missing", lambda b, o: (b / "manifest.json").unlink()),
+    Case("manifest-bom", lambda b, o: (b / "manifest.json").write_bytes(b"\xef\xbb\xbf" + (b / "manifest.json").read_bytes())),
+    Case("manifest-number-overflow", lambda b, o: (b / "manifest.json").write_text(
+        (b / "manifest.json").read_text().replace('"threshold": 0.5', '"threshold": 1e400'))),
     # -- the manifest's content (the schema)
     Case("format-version-2", _set("format_version", 2)),
     Case("format-version-string", _set("format_version", "1")),
@@ -391,6 +404,11 @@ CASES: list[Case] = [
     Case("halting-max-steps-huge", _set("halting.max_steps", 10**9)),
     Case("halting-max-steps-float", _set("halting.max_steps", 2.5)),
     Case("halting-max-steps-string", _set("halting.max_steps", "16")),
+    Case("halting-max-steps-integral-float", _set("halting.max_steps", 16.0)),
+    Case("trm-config-seq-len-integral-float", edit(lambda m: m["trm_config"].__setitem__(
+        "seq_len", float(m["trm_config"]["seq_len"])))),
+    Case("files-bytes-integral-float", edit(lambda m: m["files"][m["model_file"]].__setitem__(
+        "bytes", float(m["files"][m["model_file"]]["bytes"])))),
     Case("halting-threshold-2", _set("halting.threshold", 2)),
     Case("halting-threshold-0", _set("halting.threshold", 0)),
     Case("halting-threshold-1", _set("halting.threshold", 1)),

@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import stat
 from functools import lru_cache
 from pathlib import Path
@@ -136,13 +137,18 @@ def check_file(bundle: Path, name: str, info: dict, verify: bool = True) -> None
 
 # ---------------------------------------------------------------- the contract
 
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}")   # the schema's file_name, matched whole (no "\n" after $)
+
+
 @lru_cache(maxsize=1)
 def _validator():
+    """The schema's validator, with the contract's integers: written without a fraction (16, not 16.0)."""
     import jsonschema
     schema = json.loads(SCHEMA_FILE.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)
+    strict = cls.TYPE_CHECKER.redefine("integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool))
+    return jsonschema.validators.extend(cls, type_checker=strict)(schema)
 
 
 def _where(error) -> str:
@@ -206,6 +212,10 @@ def contract_errors(m: dict) -> list[str]:
     """The rules a schema cannot state (module doc, rules 3 and 6) on a schema-valid manifest."""
     errs = []
     listed = m["files"]
+    names = [*listed, m["model_file"]] + ([m["init_bin"]["file"]] if m.get("init_bin") else [])
+    bad = [n for n in names if not NAME.fullmatch(n)]
+    if bad:
+        return [f"{bad[0]!r} is not a plain file name inside the bundle"]
     if m["model_file"] not in listed:
         errs.append(f"model_file {m['model_file']} is not listed in files (no sha256 to check it against)")
     if INIT not in listed:

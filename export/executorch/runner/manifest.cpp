@@ -133,7 +133,8 @@ const json& list(const json& v, const std::string& where, size_t min_items, size
   return v;
 }
 
-// JSON Schema's "integer": 16 and 16.0 alike, not true or false; inside lo..hi.
+// The contract's integer: written without a fraction (16, not 16.0: stricter than JSON Schema, as the
+// Python runtime reads it), not true or false; inside lo..hi.
 int64_t integer(const json& v, const std::string& where, int64_t lo, int64_t hi) {
   bool in_range = false;
   int64_t n = 0;
@@ -145,10 +146,6 @@ int64_t integer(const json& v, const std::string& where, int64_t lo, int64_t hi)
   } else if (v.is_number_integer()) {
     n = v.get<int64_t>();
     in_range = n >= lo && n <= hi;
-  } else if (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()) {
-    const double d = v.get<double>();
-    in_range = d >= static_cast<double>(lo) && d <= static_cast<double>(hi) && std::fabs(d) < 9.0e18;
-    n = in_range ? static_cast<int64_t>(d) : 0;
   } else {
     throw ManifestError(where + " must be an integer, got " + brief(v));
   }
