@@ -8,7 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from test_bad_input_bundles import PUZZLE, one_line, tree
+from bad_input import one_line
+from bad_input import refused as refused_in
+from test_bad_input_bundles import PUZZLE
 
 from trm_edge.checkpoint import save_checkpoint
 from trm_edge.cli import main
@@ -34,19 +36,9 @@ def work(tmp_path, monkeypatch):
 
 
 def refused(argv, work, capsys) -> str:
-    before = tree(work)
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert err.startswith("error: ") and "internal error" not in err, err
-    one_line(err)
-    assert tree(work) == before, "the call changed the working folder"
+    err = refused_in(argv, work, capsys)
     assert (work / "mine" / "thesis.tex").read_text() == "years of work\n"
     return err
-
-
-def B(tiny_onnx_bundle):   # noqa: N802 - the bundle argument
-    return str(tiny_onnx_bundle)
 
 
 RUN = {   # `trm-edge run BUNDLE ...` options

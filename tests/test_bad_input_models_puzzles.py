@@ -4,9 +4,7 @@ nothing behind. Also: the tasks' rule checkers (contradiction, satisfies) on rea
 property-based cases for the puzzle readers."""
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import pickle
 import tempfile
 from pathlib import Path
@@ -14,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from bad_input import one_line, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,18 +36,8 @@ SOLVED_4 = "1243342121344312"
 
 # ----------------------------------------------------------------------------------- helpers
 
-def snapshot(root: Path) -> dict:
-    """Every path under root -> sha256 of its bytes (folders: None)."""
-    out = {}
-    for p in sorted(Path(root).rglob("*")):
-        out[str(p.relative_to(root))] = None if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
 
 
-def one_line(e: BaseException) -> str:
-    msg = str(e)
-    assert msg and "\n" not in msg and "Traceback" not in msg, msg
-    return msg
 
 
 def cli_error(argv, capsys) -> str:

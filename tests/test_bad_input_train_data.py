@@ -4,7 +4,6 @@ and nothing left behind: the working folder (a user's folder with a sentinel, a 
 is byte-identical before and after. The good paths (a tiny build, a tiny run, resuming) still work."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from bad_input import snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,16 +46,6 @@ def ws(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def snapshot(root: Path) -> dict:
-    tree = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames:
-            tree[os.path.relpath(os.path.join(dirpath, n), root) + "/"] = "dir"
-        for n in filenames:
-            p = os.path.join(dirpath, n)
-            tree[os.path.relpath(p, root)] = (hashlib.sha256(Path(p).read_bytes()).hexdigest()
-                                              if not os.path.islink(p) else "link:" + os.readlink(p))
-    return tree
 
 
 def expect_refusal(argv, root: Path, capsys, after_progress: bool = False) -> str:

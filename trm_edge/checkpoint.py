@@ -76,6 +76,7 @@ def _newest_step_file(d: Path) -> Path | None:
 
 
 def _resolve(path: Path) -> tuple[Path, Path | None]:
+    from trm_edge.outdir import show
     """The weights file, and a config file found beside it (or None)."""
     try:
         exists = path.exists()
@@ -83,9 +84,9 @@ def _resolve(path: Path) -> tuple[Path, Path | None]:
         raise CheckpointError(f"cannot look at checkpoint path {str(path)[:200]!r} ({_first_line(e)}); "
                               f"pass a .safetensors file, a step_N file or its directory") from None
     if not exists:
-        raise CheckpointError(f"no checkpoint at {path}; pass a .safetensors file, a step_N file or its directory")
+        raise CheckpointError(f"no checkpoint at {show(path)}; pass a .safetensors file, a step_N file or its directory")
     if not (path.is_file() or path.is_dir()):
-        raise CheckpointError(f"{path} is not a regular file or a directory; pass a .safetensors file, "
+        raise CheckpointError(f"{show(path)} is not a regular file or a directory; pass a .safetensors file, "
                               f"a step_N file or its directory")
     d = path if path.is_dir() else path.parent
     try:
