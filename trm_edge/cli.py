@@ -20,34 +20,24 @@ MAX_STEPS = 1024          # trm_edge.runtime.loop.MAX_STEPS (not imported: it wo
 PROGRESS_ROWS = 256       # solves of more puzzles than this show a progress bar on stderr
 
 
-class Probability(click.ParamType):
-    """A float strictly between 0 and 1 (click's FloatRange lets NaN through)."""
-    name = "probability"
+class OpenRange(click.ParamType):
+    """A finite float strictly between lo and hi (click's FloatRange lets NaN through)."""
+
+    def __init__(self, name: str, lo: float, hi: float = math.inf, example: str = ""):
+        self.name, self.lo, self.hi, self.example = name, lo, hi, example
 
     def convert(self, value, param, ctx):
         try:
             v = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number; give a probability between 0 and 1, e.g. 0.5", param, ctx)
-        if not (math.isfinite(v) and 0.0 < v < 1.0):
-            self.fail(f"{value} is not strictly between 0 and 1; give a probability such as 0.5", param, ctx)
+            v = math.nan
+        if not (math.isfinite(v) and self.lo < v < self.hi):
+            bounds = f"between {self.lo:g} and {self.hi:g}" if math.isfinite(self.hi) else f"above {self.lo:g}"
+            self.fail(f"{value!r} is not a {self.name} strictly {bounds}; give e.g. {self.example}", param, ctx)
         return v
 
 
-class PositiveFloat(click.ParamType):
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not (math.isfinite(v) and v > 0):
-            self.fail(f"{value} must be a positive finite number", param, ctx)
-        return v
-
-
-PROBABILITY, POSITIVE = Probability(), PositiveFloat()
+PROBABILITY, POSITIVE = OpenRange("probability", 0, 1, "0.5"), OpenRange("number", 0, example="2")
 STEPS = click.IntRange(1, MAX_STEPS)
 PUZZLE_ID = click.IntRange(0, 2**62)
 THREADS = click.IntRange(1, 1024)
