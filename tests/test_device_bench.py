@@ -57,7 +57,7 @@ def test_bad_arguments_say_what_to_do(tmp_path, capsys):
     (tmp_path / "bin" / "trm-runner").write_text("")
     with pytest.raises(SystemExit):
         run.main(["--adb", "--runner", str(tmp_path), "--bundle", str(tmp_path / "none")])
-    assert "has no manifest.json" in capsys.readouterr().err
+    assert "no bundle folder at" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(why_no_native() is not None, reason=str(why_no_native()))

@@ -280,6 +280,8 @@ def read_manifest(bundle, verify: bool = True) -> dict:
     if "\0" in str(bundle):
         raise BundleError(f"{str(bundle)!r} holds a NUL character; give a bundle folder path")
     bundle = Path(bundle)
+    if not bundle.exists():
+        raise BundleError(f"there is no bundle folder at {bundle}; give a bundle folder, as `trm-edge export` writes")
     if not bundle.is_dir():
         raise BundleError(f"{bundle} is not a folder; give a bundle folder, as `trm-edge export` writes")
     p = bundle / MANIFEST
