@@ -241,7 +241,7 @@ def contract_errors(m: dict) -> list[str]:
     if m["batch"] is not None and m.get("max_batch") not in (None, m["batch"]):
         errs.append(f"max_batch {m['max_batch']} differs from the fixed batch {m['batch']}")
     if init_bin:
-        end, seen = 0, set()
+        seen = set()
         size = listed.get(init_bin["file"], {}).get("bytes", 0)
         for a in init_bin["arrays"]:
             n = math.prod(a["shape"]) * 4
@@ -253,7 +253,6 @@ def contract_errors(m: dict) -> list[str]:
             if a["offset"] + n > size:
                 errs.append(f"init_bin.{a['name']} ends at byte {a['offset'] + n}, past the end of "
                             f"{init_bin['file']} ({size} bytes)")
-            end = max(end, a["offset"] + n)
         if not {"y_init", "z_init"} <= seen:
             errs.append("init_bin lacks y_init or z_init")
     return errs
