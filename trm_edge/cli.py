@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -133,17 +134,18 @@ def _parse(cod, texts) -> "np.ndarray":
     return np.stack(tokens)
 
 
+@contextmanager
 def _progress(n: int, max_steps: int):
-    """A progress bar on stderr for big solves (rows still running after each step), or None."""
+    """A per-step callback drawing a progress bar on stderr for big solves (more than PROGRESS_ROWS), else None."""
     if n <= PROGRESS_ROWS:
-        return None, None
+        yield None
+        return
     from tqdm import tqdm
-    bar = tqdm(total=max_steps, desc=f"solving {n} puzzles", unit="step", file=sys.stderr, leave=False)
-
-    def update(step, active):
-        bar.update(step - bar.n)
-        bar.set_postfix(running=active)
-    return update, bar
+    with tqdm(total=max_steps, desc=f"solving {n} puzzles", unit="step", file=sys.stderr, leave=False) as bar:
+        def update(step, active):
+            bar.update(step - bar.n)
+            bar.set_postfix(running=active)
+        yield update
 
 
 def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend: str):
@@ -203,14 +205,10 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
 
     backend = TorchEagerStep(make_step(m), threads=threads)
     steps = max_steps if max_steps is not None else min(c.halt_max_steps, MAX_STEPS)
-    update, bar = _progress(len(texts), steps)
     t0 = time.perf_counter()
-    try:
+    with _progress(len(texts), steps) as update:
         sol = run(backend, tokens, pe, backend.module.y_init, backend.module.z_init,
                   max_steps=steps, halting=halting, threshold=threshold, progress=update)
-    finally:
-        if bar is not None:
-            bar.close()
     _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, "pytorch-eager fp32")
 
 
@@ -363,14 +361,10 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, t
     cod = task_codec(b.task, b.seq_len, b.config["vocab_size"])
     texts = _read_puzzles(puzzle, puzzle_file, cod)
     tokens = _parse(cod, texts)
-    update, bar = _progress(len(texts), max_steps or b.manifest["halting"]["max_steps"])
     t0 = time.perf_counter()
-    try:
+    with _progress(len(texts), max_steps or b.manifest["halting"]["max_steps"]) as update:
         sol = b.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64), halting=halting,
                       threshold=threshold, max_steps=max_steps, progress=update)
-    finally:
-        if bar is not None:
-            bar.close()
     _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json,
                      f"{b.manifest['target']} {b.manifest['precision']}")
 
