@@ -1,0 +1,44 @@
+"""The targets table: ONE row per export target, read by the CLI's choices, `bench`, `Bundle` and the tests.
+
+Torch-free and import-free (module paths are strings, imported only when a target is used), so the
+numpy runtime on a board reads it too. A new target is one exporter module (trm_edge/export/), one
+backend module (trm_edge/runtime/) and one row here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str                     # the manifest's "target", the CLI's --target
+    precisions: tuple[str, ...]   # what `export --quantize` offers, fp32 first
+    extra: str                    # pip install 'trm-edge[<extra>]' brings its toolchain and runtime
+    exporter: str                 # module with the Exporter protocol (trm_edge.export.protocol)
+    backend: str                  # "module:Class" running the bundle's model file on numpy arrays
+    probe: str                    # a module of the extra: installed here iff it imports
+    runs_on: str = "any"          # "any", or the one sys.platform its runtime exists on
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (
+    Target("onnx", ("fp32", "int8"), "onnx", "trm_edge.export.onnx",
+           "trm_edge.runtime.onnx_backend:OnnxRuntimeStep", "onnxruntime"),
+    Target("executorch", ("fp32", "int8"), "executorch", "trm_edge.export.executorch",
+           "trm_edge.runtime.executorch_backend:ExecuTorchStep", "executorch"),
+    Target("coreml", ("fp32", "fp16", "int8"), "coreml", "trm_edge.export.coreml",
+           "trm_edge.runtime.coreml_backend:CoreMLStep", "coremltools", runs_on="darwin"),
+    Target("tflite", ("fp32", "int8", "int8-weights"), "tflite", "trm_edge.export.tflite",
+           "trm_edge.runtime.tflite_backend:LiteRTStep", "litert_torch"),
+)}
+
+PRECISIONS = tuple(dict.fromkeys(p for t in TARGETS.values() for p in t.precisions))   # every precision, once
+MATRIX = tuple((t.name, p) for t in TARGETS.values() for p in t.precisions)            # every (target, precision)
+
+
+def target(name: str) -> Target:
+    """The row of `name`, or a one-line error naming the targets there are."""
+    from trm_edge.errors import TRMEdgeError
+    if name not in TARGETS:
+        shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
+        raise TRMEdgeError(f"unknown target {shown}; targets: {', '.join(TARGETS)}")
+    return TARGETS[name]
