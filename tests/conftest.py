@@ -1,5 +1,10 @@
-"""Shared test fixtures. The golden outputs of the official TRM live in ../shared/ (CI has it
-beside the clone); tests that need them skip, saying why, where it is absent."""
+"""Shared test fixtures.
+
+The golden outputs of the official TRM are DATA and live in the repo (tests/fixtures/reference_trm/, with
+the README that says how they were made), so a fresh clone runs every golden/parity test. The official
+CODE (dataset builders, ARC evaluator) is never copied into the project: tests that must run it read it
+from ../shared/fixtures/official_trm/ beside the clone (TRM_EDGE_SHARED overrides ../shared) through the
+`official_trm` fixture, which skips, saying why, where it is absent."""
 from __future__ import annotations
 
 import json
@@ -10,7 +15,8 @@ import numpy as np
 import pytest
 
 SHARED = Path(os.environ.get("TRM_EDGE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-FIXTURES = SHARED / "fixtures" / "reference_trm"
+OFFICIAL_TRM = SHARED / "fixtures" / "official_trm"          # official code: never copied in
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "reference_trm"   # golden data: in the repo
 FIXTURE_NAMES = ["trm_att_tiny", "trm_mlpt_sudoku_tiny"]
 
 
@@ -31,11 +37,20 @@ class Golden:
 
 @pytest.fixture(params=FIXTURE_NAMES)
 def golden(request):
-    if not (FIXTURES / request.param / "golden.npz").is_file():
-        pytest.skip(f"golden fixtures not found at {FIXTURES} (set TRM_EDGE_SHARED to the shared/ folder)")
+    """One golden fixture. They ship with the repo, so a missing file is an error, not a skip."""
     import torch
     torch.set_num_threads(1)   # the fixtures were made single-threaded
     return Golden(request.param)
+
+
+@pytest.fixture(scope="session")
+def official_trm() -> Path:
+    """The official TinyRecursiveModels code (dataset builders, ARC evaluator, ARC JSON) in
+    ../shared/fixtures/official_trm/; skips, saying why, where it is absent. Run it, never copy it."""
+    if not (OFFICIAL_TRM / "dataset" / "common.py").is_file():
+        pytest.skip(f"the official TRM code is not at {OFFICIAL_TRM} (put shared/ beside the clone, or set "
+                    "TRM_EDGE_SHARED to it); it is not copied into the project")
+    return OFFICIAL_TRM
 
 
 def make_tiny_sudoku_model():
