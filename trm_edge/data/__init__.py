@@ -1,7 +1,8 @@
 """Tasks: per task, how a puzzle becomes tokens and tokens become an answer (numpy only here).
 
-A task is named in a checkpoint's or bundle's metadata, e.g. {"name": "sudoku", "size": 9}.
-`codec(task, seq_len)` returns the task's codec:
+A task is named in a checkpoint's or bundle's metadata, e.g. {"name": "sudoku", "size": 9}, and
+is one module here plus one row of TASKS (see trm_edge/data/task.py for what a task supplies);
+`lookup(task)` gives its Task. `codec(task, seq_len)` returns the task's codec:
 
     parse(text) -> tokens [L]                 PuzzleError for text that is no puzzle of the task
     render(tokens) -> str
@@ -22,30 +23,48 @@ from pathlib import Path
 
 from trm_edge.errors import PuzzleError
 
-TASKS = ("sudoku", "maze", "arc", "tokens")
+TASKS = {   # THE table of tasks: name -> the module holding its `TASK` (a trm_edge.data.task.Task)
+    "sudoku": "trm_edge.data.sudoku",
+    "maze": "trm_edge.data.maze",
+    "arc": "trm_edge.data.arc",
+    "tokens": "trm_edge.data.tokens",
+}
 MAX_PUZZLE_FILE_BYTES = 64 * 2**20     # puzzle files are text: a bigger one is a mistake
+
+
+def task_name(task) -> str:
+    """The table's name for a task as metadata gives it ({"name": ...}, a name, or None: raw tokens)."""
+    name = task.get("name") if isinstance(task, dict) else task
+    return "tokens" if name is None else name
+
+
+def lookup(task):
+    """The Task of `task` ({"name": "sudoku", ...}, "sudoku", or None for raw tokens), or a PuzzleError."""
+    import importlib
+    name = task_name(task)
+    if not isinstance(name, str) or name not in TASKS:
+        shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
+        raise PuzzleError(f"unknown task {shown}; known tasks: {', '.join(TASKS)}")
+    return importlib.import_module(TASKS[name]).TASK
 
 
 def codec(task: dict | str | None, seq_len: int, vocab_size: int | None = None):
     """The codec of `task` for a model of `seq_len` tokens (and, for raw tokens, `vocab_size` ids)."""
     if isinstance(seq_len, bool) or not isinstance(seq_len, numbers.Integral) or seq_len < 1:
         raise PuzzleError(f"seq_len must be a positive whole number, got {seq_len!r}")
-    seq_len = int(seq_len)
-    name = task.get("name") if isinstance(task, dict) else task
-    if name in (None, "tokens"):
-        from trm_edge.data.tokens import TokenCodec
-        return TokenCodec(seq_len, vocab_size)
-    if name == "sudoku":
-        from trm_edge.data.sudoku import SudokuCodec
-        return SudokuCodec.for_cells(seq_len)
-    if name == "maze":
-        from trm_edge.data.maze import MazeCodec
-        return MazeCodec.for_cells(seq_len)
-    if name == "arc":
-        from trm_edge.data.arc import ArcCodec
-        return ArcCodec.for_cells(seq_len)
-    shown = repr(name) if len(repr(name)) <= 40 else repr(name)[:37] + "..."
-    raise PuzzleError(f"unknown task {shown}; known tasks: {', '.join(TASKS)}")
+    return lookup(task).codec(int(seq_len), vocab_size)
+
+
+def checker(task, labels=None):
+    """(inputs, predictions) -> bool [B]: the task's own rule checker; without one, exact match with
+    `labels` (ids < 0 ignored); None when there is neither."""
+    t = lookup(task)
+    if t.has_checker:
+        return t.check
+    if labels is None:
+        return None
+    mask = labels >= 0
+    return lambda inputs, preds: ((preds == labels) | ~mask).all(-1)
 
 
 def read_puzzle_file(path, comment: str | None = "#") -> list[str]:

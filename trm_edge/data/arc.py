@@ -510,3 +510,63 @@ def vote(predictions, q_halt, meta: Sequence[tuple[str, int, Augmentation | None
     out.update({f"pairs_pass@{kk}": solved_pairs[kk] / max(n_pairs, 1) for kk in ks})
     out.update({"tasks": n_tasks, "pairs": n_pairs, "answers": answers})
     return out
+
+
+# ----------------------------------------------------------------------------- the task's row (data/task.py)
+
+from trm_edge.data.task import Task, View  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ArcView(View):
+    """An ARC augmentation on 900-token canvases: the grid is cropped (EOS), transformed, re-encoded at
+    the top-left. A canvas with no grid stays one (all PAD)."""
+    augmentation: Augmentation = field(default_factory=Augmentation)
+
+    @property
+    def is_identity(self) -> bool:
+        return self.augmentation.is_identity
+
+    def _each(self, tokens, fn) -> np.ndarray:
+        t = np.asarray(tokens)
+        rows = t.reshape(-1, t.shape[-1])
+        out = np.zeros_like(rows, dtype=np.int64)
+        for i, row in enumerate(rows):
+            grid = decode_grid(row)
+            if grid is not None:
+                out[i] = encode_grid(fn(grid))
+        return out.reshape(t.shape)
+
+    def apply(self, tokens) -> np.ndarray:
+        return self._each(tokens, self.augmentation.apply)
+
+    def invert(self, tokens) -> np.ndarray:
+        return self._each(tokens, self.augmentation.invert)
+
+
+class ArcTaskRow(Task):
+    name = "arc"
+    build_options = ("arc_version", "augmentations", "seed")
+
+    def codec(self, seq_len, vocab_size=None):
+        return ArcCodec.for_cells(seq_len)
+
+    def encoding(self, task, seq_len):
+        return {"layout": "30x30 canvas, row-major, EOS-framed", "pad": PAD, "eos": EOS,
+                "colours": list(range(COLOUR_OFFSET, COLOUR_OFFSET + 10))}
+
+    def random_view(self, rng, seq_len):
+        """The reference's augmentation: a dihedral transform and a permutation of colours 1..9."""
+        aug = random_augmentation(rng)
+        return ArcView(augmentation=aug, describe={"name": "arc", "dihedral": aug.dihedral,
+                                                   "colours": list(aug.colours)})
+
+    def fits(self, task, seq_len):
+        return None if seq_len == SEQ_LEN else f"an ARC model takes {SEQ_LEN} tokens (30x30), not {seq_len}"
+
+    def build(self, out, options):
+        from trm_edge.data import build
+        return build.build_arc(out, options["arc_version"], options["augmentations"], options["seed"])
+
+
+TASK = ArcTaskRow()

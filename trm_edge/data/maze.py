@@ -373,3 +373,55 @@ def augment(inputs, labels, k) -> tuple[np.ndarray, np.ndarray]:
         sel = ks == t
         out_x[sel], out_y[sel] = dihedral(x[sel], int(t)), dihedral(y[sel], int(t))
     return out_x.reshape(shape), out_y.reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# The task's row (trm_edge/data/task.py)
+
+from trm_edge.data.task import Task, View  # noqa: E402
+
+
+class MazeTask(Task):
+    name = "maze"
+    has_checker = True
+    comment = None          # rows start with '#' walls
+    build_options = ("size", "n_train", "n_test", "min_path", "seed")
+
+    def codec(self, seq_len, vocab_size=None):
+        return MazeCodec.for_cells(seq_len)
+
+    def encoding(self, task, seq_len):
+        return {"layout": "row-major cells", "cells": [None, "#", " ", "S", "G", "o"], "aliases": {".": " "},
+                "skip": "/"}
+
+    def sample(self, n, seq_len, vocab_size, seed=0):
+        return generate(n, math.isqrt(seq_len), seed=seed + 777)[0]
+
+    def check(self, inputs, predictions):
+        return check(inputs, predictions)
+
+    def random_view(self, rng, seq_len):
+        """One of the 8 dihedral transforms of the square (the reference's ids)."""
+        side, k = _side(seq_len), int(rng.integers(8))
+        cells = dihedral(np.arange(seq_len).reshape(side, side), k).reshape(-1)
+        return View(cells=None if k == 0 else cells, describe={"name": "dihedral", "id": k,
+                                                               "transform": DIHEDRAL_NAMES[k]})
+
+    def augment(self, inputs, labels, rng):
+        return augment(inputs, labels, int(rng.integers(8)))     # one transform per batch
+
+    def fits(self, task, seq_len):
+        side, size = math.isqrt(seq_len), task.get("size")
+        if size is not None and size * size != seq_len:
+            return f"a {size}x{size} maze has {size * size} cells, not {seq_len}"
+        if side * side != seq_len or side < 2:
+            return f"{seq_len} cells are not a square maze"
+        return None
+
+    def build(self, out, options):
+        from trm_edge.data import build
+        return build.build_maze(out, 30 if options.get("size") is None else options["size"], options["n_train"],
+                                options["n_test"], options.get("min_path"), options["seed"])
+
+
+TASK = MazeTask()

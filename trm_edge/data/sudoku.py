@@ -323,3 +323,53 @@ def check(tokens: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     given = tokens >= 2
     ok &= ((predictions == tokens) | ~given).all(-1)
     return ok
+
+
+# ---------------------------------------------------------------------------------------------
+# The task's row (trm_edge/data/task.py)
+
+from trm_edge.data.task import Task, View  # noqa: E402
+
+
+class SudokuTask(Task):
+    name = "sudoku"
+    has_checker = True
+    build_options = ("size", "n_train", "n_test", "givens", "seed")
+
+    def codec(self, seq_len, vocab_size=None):
+        return SudokuCodec.for_cells(seq_len)
+
+    def encoding(self, task, seq_len):
+        size = math.isqrt(seq_len)
+        return {"layout": "row-major cells", "cells": [None, ".", *"123456789"[:size]], "aliases": {"0": "."},
+                "skip": " \t|-+"}
+
+    def sample(self, n, seq_len, vocab_size, seed=0):
+        return to_tokens(generate(n, math.isqrt(seq_len), seed=seed + 777)["puzzles"])
+
+    def check(self, inputs, predictions):
+        return check(inputs, predictions)
+
+    def random_view(self, rng, seq_len):
+        """The reference's symmetries (digit relabelling, bands, stacks, rows, columns, transpose)."""
+        cells, token_map = random_augmentation(math.isqrt(seq_len), rng)
+        return View(cells=cells, tokens=token_map, describe={"name": "sudoku symmetry"})
+
+    def augment(self, inputs, labels, rng):
+        return augment(inputs, labels, rng)
+
+    def fits(self, task, seq_len):
+        side, size = math.isqrt(seq_len), task.get("size")
+        if size is not None and size * size != seq_len:
+            return f"a {size}x{size} sudoku has {size * size} cells, not {seq_len}"
+        if side * side != seq_len or side not in BOXES:
+            return f"{seq_len} cells are not a sudoku grid (4x4, 6x6 or 9x9)"
+        return None
+
+    def build(self, out, options):
+        from trm_edge.data import build
+        return build.build_sudoku(out, 9 if options.get("size") is None else options["size"], options["n_train"],
+                                  options["n_test"], options.get("givens"), options["seed"])
+
+
+TASK = SudokuTask()

@@ -47,3 +47,17 @@ class TokenCodec:
 
     def render(self, tokens) -> str:
         return " ".join(str(int(t)) for t in np.asarray(tokens).reshape(-1))
+
+
+from trm_edge.data.task import Task  # noqa: E402
+
+
+class TokensTask(Task):
+    """Raw token ids: no rules, no checker, no augmentation; sampled puzzles are uniform random tokens."""
+    name = "tokens"
+
+    def codec(self, seq_len, vocab_size=None):
+        return TokenCodec(seq_len, vocab_size)
+
+
+TASK = TokensTask()
