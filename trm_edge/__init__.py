@@ -11,6 +11,8 @@ _LAZY = {
     "load_checkpoint": "trm_edge.checkpoint",
     "save_checkpoint": "trm_edge.checkpoint",
     "Step": "trm_edge.step",
+    "open": "trm_edge.solver",
+    "Checkpoint": "trm_edge.solver",
 }
 
 

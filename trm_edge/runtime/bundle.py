@@ -16,27 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from trm_edge.errors import PuzzleError, TRMEdgeError
-from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
 from trm_edge.runtime.manifest import INIT, BundleError, bundle_file, init_shape_ok, read_manifest
-
-BACKENDS = {   # target -> (module, class); imported only when a bundle of that target is opened
-    "onnx": ("trm_edge.runtime.onnx_backend", "OnnxRuntimeStep"),
-    "executorch": ("trm_edge.runtime.executorch_backend", "ExecuTorchStep"),
-    "coreml": ("trm_edge.runtime.coreml_backend", "CoreMLStep"),
-    "tflite": ("trm_edge.runtime.tflite_backend", "LiteRTStep"),
-}
-
+from trm_edge.runtime.solver import Solver, check_threads
 
 def backend_for(target: str):
-    if target not in BACKENDS:
-        raise BundleError(f"no runtime backend for target {target!r} here; known: {', '.join(BACKENDS)}")
+    """The backend class of a target (the targets table's row), imported now; a one-line error without it."""
     import importlib
-    mod, cls = BACKENDS[target]
+
+    from trm_edge.targets import TARGETS
+    if target not in TARGETS:
+        raise BundleError(f"no runtime backend for target {target!r} here; known: {', '.join(TARGETS)}")
+    row = TARGETS[target]
+    mod, cls = row.backend.split(":")
     try:
         return getattr(importlib.import_module(mod), cls)
     except ImportError as e:
-        raise BundleError(f"running a {target} bundle needs {e.name}: pip install 'trm-edge[{target}]'") from None
+        raise BundleError(f"running a {target} bundle needs {e.name}: pip install 'trm-edge[{row.extra}]'") from None
 
 
 def _read_init(path: Path, config: dict) -> dict:
@@ -61,59 +56,26 @@ def _read_init(path: Path, config: dict) -> dict:
     return arrays
 
 
-class Bundle:
+class Bundle(Solver):
+    """An exported bundle, opened by the contract's rules and run by its target's runtime."""
+
     def __init__(self, path, threads: int | None = None, verify: bool = True, **backend_options):
         if not isinstance(path, (str, os.PathLike)) or str(path) == "":
             raise BundleError(f"a bundle is a folder path, got {path!r}")
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024):
-            raise TRMEdgeError(f"threads must be a positive integer, got {threads!r}")
+        check_threads(threads)
         self.path = Path(path)
         self.manifest = m = read_manifest(self.path, verify=verify)
         self.config, self.task = m["trm_config"], m.get("task")
+        self.halting = dict(m["halting"])
+        self.backend = f"{m['target']} {m['precision']}"
         init = _read_init(bundle_file(self.path, m, INIT, "init file", verify), self.config)
         self.y_init, self.z_init = init["y_init"], init["z_init"]
         self.puzzle_table = init.get("puzzle_emb_table")
         model_file = bundle_file(self.path, m, m["model_file"], "model_file", verify)
         self.step = backend_for(m["target"])(model_file, m, threads=threads, **backend_options)
 
-    @property
-    def seq_len(self) -> int:
-        return self.config["seq_len"]
+    def table_size(self):
+        return None if self.puzzle_table is None else len(self.puzzle_table)
 
-    def puzzle_emb(self, puzzle_ids) -> np.ndarray | None:
-        """The puzzle-embedding rows for these ids (from the bundle's table), or None without an embedding."""
-        if not self.config.get("puzzle_emb_ndim"):
-            return None
-        try:
-            ids = np.asarray(puzzle_ids)
-        except (ValueError, TypeError):
-            ids = np.asarray([], dtype=object)
-        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or ids.dtype == np.bool_:
-            raise PuzzleError("puzzle ids must be a list of integers, one per puzzle")
-        if self.puzzle_table is None:
-            raise PuzzleError("this bundle ships no puzzle table (too large); pass the rows as puzzle_emb=")
-        bad = ids[(ids < 0) | (ids >= len(self.puzzle_table))]
-        if len(bad):
-            raise PuzzleError(f"puzzle id {int(bad[0])} is outside the bundle's table (0..{len(self.puzzle_table) - 1})")
-        return self.puzzle_table[ids.astype(np.int64)]
-
-    def solve(self, tokens, puzzle_ids=None, puzzle_emb=None, halting: str | None = None,
-              threshold: float | None = None, max_steps: int | None = None, **kw) -> Solution:
-        h = self.manifest["halting"]
-        halting = h["policy"] if halting is None else halting
-        threshold = h["threshold"] if threshold is None else threshold
-        max_steps = h["max_steps"] if max_steps is None else max_steps
-        check_options(max_steps, halting, threshold)
-        tokens = check_tokens(tokens, self.seq_len, self.config["vocab_size"])
-        if puzzle_emb is None and self.config.get("puzzle_emb_ndim"):
-            ids = np.zeros(len(tokens), np.int64) if puzzle_ids is None else puzzle_ids
-            puzzle_emb = self.puzzle_emb(ids)
-            if len(puzzle_emb) != len(tokens):
-                raise PuzzleError(f"{len(puzzle_emb)} puzzle ids for {len(tokens)} puzzles; give one id per puzzle")
-        if puzzle_emb is not None and not self.config.get("puzzle_emb_ndim"):
-            raise PuzzleError("this bundle's model has no puzzle embedding; do not pass puzzle_emb")
-        if puzzle_emb is not None and np.shape(puzzle_emb) != (len(tokens), self.config["puzzle_emb_ndim"]):
-            raise PuzzleError(f"puzzle_emb has shape {list(np.shape(puzzle_emb))}; the bundle takes "
-                              f"[{len(tokens)}, {self.config['puzzle_emb_ndim']}]")
-        return solve(self.step, tokens, puzzle_emb, self.y_init, self.z_init,
-                     max_steps=max_steps, halting=halting, threshold=threshold, **kw)
+    def table_rows(self, ids):
+        return self.puzzle_table[ids]

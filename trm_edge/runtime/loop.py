@@ -8,22 +8,20 @@ A backend is a callable on numpy arrays:
 Optional attributes: `batch` (a fixed batch size the artifact was exported with: the loop pads
 and chunks to it) and `positions` (P+L, so [D] initial vectors can be broadcast).
 
-Halting policies
-  fixed   every row runs max_steps: the reference's evaluation, reproduced exactly.
-  q_halt  a row halts after the first step where sigmoid(q_halt) > threshold; halted rows leave
-          the batch (compaction), so later steps cost less.
+Halting policies are objects (trm_edge/runtime/halting.py: fixed, q_halt); after every step the
+policy says which rows stop, and stopped rows leave the batch (compaction), so later steps cost less.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from trm_edge.errors import PuzzleError, TRMEdgeError
+from trm_edge.runtime.halting import POLICIES, Halting, policy
 
-HALTING = ("fixed", "q_halt")
+HALTING = tuple(POLICIES)
 MAX_STEPS = 1024      # supervision steps at most (the reference uses 16; the bundle schema's bound)
 
 
@@ -75,17 +73,18 @@ def check_tokens(tokens, seq_len: int, vocab_size: int) -> np.ndarray:
     return t
 
 
-def check_options(max_steps, halting, threshold) -> None:
-    """The loop's options, or a TRMEdgeError naming the bad one (bools, strings and NaN are no numbers)."""
-    if halting not in HALTING:
-        raise TRMEdgeError(f"halting must be one of {', '.join(HALTING)}, got {halting!r}")
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0.0 < float(threshold) < 1.0:
-        raise TRMEdgeError(f"threshold is a probability strictly between 0 and 1, got {threshold!r}")
+def check_options(max_steps, halting, threshold=0.5) -> Halting:
+    """The loop's options, or a TRMEdgeError naming the bad one (bools, strings and NaN are no numbers).
+    Returns the halting policy they name."""
+    if not isinstance(halting, Halting):
+        policy("q_halt", threshold)          # a threshold is checked whichever policy is named
+    chosen = policy(halting, threshold)
     if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or not 1 <= max_steps <= MAX_STEPS:
         raise TRMEdgeError(f"max_steps must be an integer from 1 to {MAX_STEPS}, got {max_steps!r}")
+    return chosen
 
 
-def _broadcast_state(v, batch: int, positions: int | None, name: str = "state") -> np.ndarray:
+def broadcast_state(v, batch: int, positions: int | None, name: str = "state") -> np.ndarray:
     try:
         v = np.asarray(v, dtype=np.float32)
     except (ValueError, TypeError):
@@ -104,9 +103,9 @@ def _broadcast_state(v, batch: int, positions: int | None, name: str = "state") 
 
 
 def _checked(step, s: int, tokens, puzzle_emb, y, z):
-    """One step through `_run`, with the backend's failures and contract breaches as one-line StepErrors."""
+    """One step through `run_step`, with the backend's failures and contract breaches as one-line StepErrors."""
     try:
-        out = _run(step, tokens, puzzle_emb, y, z)
+        out = run_step(step, tokens, puzzle_emb, y, z)
     except TRMEdgeError:
         raise
     except Exception as e:   # each runtime raises its own types, often with pages of text
@@ -126,7 +125,7 @@ def _checked(step, s: int, tokens, puzzle_emb, y, z):
     return y2, z2, logits, q
 
 
-def _run(step, tokens, puzzle_emb, y, z):
+def run_step(step, tokens, puzzle_emb, y, z):
     """One step over the rows given: in chunks padded to the backend's fixed batch if it has one, or in
     chunks of at most its largest batch (a dynamic batch with an upper bound, as ExecuTorch's)."""
     fixed, largest = getattr(step, "batch", None), getattr(step, "max_batch", None)
@@ -144,24 +143,24 @@ def _run(step, tokens, puzzle_emb, y, z):
     return tuple(np.concatenate(parts) for parts in zip(*outs))
 
 
-def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting: str = "q_halt",
+def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting: str | Halting = "q_halt",
           threshold: float = 0.5, positions: int | None = None, record: bool = False,
           record_states: bool = False, progress=None) -> Solution:
-    """Solve a batch of puzzles by repeating `step` with the halting policy (see module doc).
+    """Solve a batch of puzzles by repeating `step` with the halting policy (a name or a Halting).
 
     tokens: [B, L] integers (checked against the vocabulary by the callers that know it: check_tokens).
     y_init, z_init: [D] vectors (broadcast over positions and rows), [P+L, D] or [B, P+L, D].
     record: keep every step's logits and q_halt (and y, z with record_states) in `trace`.
     progress: called as progress(step, rows_still_running) after every step (e.g. a progress bar).
     """
-    check_options(max_steps, halting, threshold)
+    halt = check_options(max_steps, halting, threshold)
     tokens = np.asarray(tokens)
     if tokens.ndim != 2 or not np.issubdtype(tokens.dtype, np.integer) or tokens.shape[0] == 0:
         raise PuzzleError(f"tokens must be a non-empty integer array [batch, L], got {tokens.dtype} {list(tokens.shape)}")
     B = tokens.shape[0]
     positions = positions or getattr(step, "positions", None)
-    y = _broadcast_state(y_init, B, positions, "y_init")
-    z = _broadcast_state(z_init, B, positions, "z_init")
+    y = broadcast_state(y_init, B, positions, "y_init")
+    z = broadcast_state(z_init, B, positions, "z_init")
     if y.shape != z.shape:
         raise PuzzleError(f"y_init and z_init give states of different shapes {list(y.shape)} and {list(z.shape)}")
     pe = None
@@ -172,7 +171,6 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
             raise PuzzleError("puzzle_emb must be a float array [batch, ndim]") from None
         if pe.ndim != 2 or pe.shape[0] != B or not np.isfinite(pe).all():
             raise PuzzleError(f"puzzle_emb has shape {list(pe.shape)}; give [{B}, ndim] finite floats, one row per puzzle")
-    halt_logit = math.log(threshold / (1.0 - threshold))   # sigmoid(q) > t  <=>  q > logit(t)
 
     active = np.arange(B)
     predictions = np.zeros(tokens.shape, dtype=np.int64)
@@ -192,10 +190,9 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
             progress(s, len(active))
         if s == max_steps:
             break
-        if halting == "q_halt":
-            keep = ~(q > halt_logit)
-            if not keep.all():
-                active, y, z = active[keep], y[keep], z[keep]
-                if not len(active):
-                    break
+        keep = ~halt.stop(s, q)
+        if not keep.all():
+            active, y, z = active[keep], y[keep], z[keep]
+            if not len(active):
+                break
     return Solution(predictions, steps, q_final, trace)

@@ -1,0 +1,99 @@
+"""A Solver: one model behind one `solve(...)`, whether it is an exported bundle (runtime.bundle.Bundle)
+or a checkpoint run by PyTorch eager (trm_edge.solver.Checkpoint). `trm_edge.open(path)` gives either.
+
+What a Solver has: `task` (its metadata, or None for raw tokens), `config` (trm_config as a dict),
+`step` (the backend callable of runtime/loop.py), `y_init`/`z_init`, `halting` (the default policy,
+threshold and max steps), `backend` (what runs the step, e.g. "onnx int8"), and `puzzle_emb(ids)`
+(the puzzle-embedding rows). Numpy only: subclasses bring their runtime.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from trm_edge.errors import PuzzleError, TRMEdgeError
+from trm_edge.runtime.halting import Halting
+from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
+
+
+def check_threads(threads) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024):
+        raise TRMEdgeError(f"threads must be a positive integer, got {threads!r}")
+
+
+class Solver:
+    task: dict | None
+    config: dict
+    step: object
+    y_init: np.ndarray
+    z_init: np.ndarray
+    halting: dict          # {"policy": name, "threshold": t, "max_steps": S}
+    backend: str
+
+    # -- what subclasses give
+    def table_size(self) -> int | None:
+        """Rows of the puzzle-embedding table available here (None: no table shipped)."""
+        raise NotImplementedError
+
+    def table_rows(self, ids: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- shared
+    @property
+    def seq_len(self) -> int:
+        return self.config["seq_len"]
+
+    @property
+    def vocab_size(self) -> int:
+        return self.config["vocab_size"]
+
+    @property
+    def max_steps(self) -> int:
+        return self.halting["max_steps"]
+
+    def codec(self):
+        """The task's codec (puzzle text <-> tokens) for this model."""
+        from trm_edge.data import codec
+        return codec(self.task, self.seq_len, self.vocab_size)
+
+    def puzzle_emb(self, puzzle_ids) -> np.ndarray | None:
+        """The puzzle-embedding rows for these ids, or None for a model without a puzzle embedding."""
+        if not self.config.get("puzzle_emb_ndim"):
+            return None
+        try:
+            ids = np.asarray(puzzle_ids)
+        except (ValueError, TypeError):
+            ids = np.asarray([], dtype=object)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or ids.dtype == np.bool_:
+            raise PuzzleError("puzzle ids must be a list of integers, one per puzzle")
+        size = self.table_size()
+        if size is None:
+            raise PuzzleError("this bundle ships no puzzle table (too large); pass the rows as puzzle_emb=")
+        bad = ids[(ids < 0) | (ids >= size)]
+        if len(bad):
+            raise PuzzleError(f"puzzle id {int(bad[0])} is outside the puzzle table (0..{size - 1})")
+        return np.asarray(self.table_rows(ids.astype(np.int64)), dtype=np.float32)
+
+    def solve(self, tokens, puzzle_ids=None, puzzle_emb=None, halting: str | Halting | None = None,
+              threshold: float | None = None, max_steps: int | None = None, **kw) -> Solution:
+        """Solve puzzles (tokens [B, L], or [L]) with the host loop; options default to this model's
+        (a bundle's manifest; a checkpoint's q_halt at 0.5 over its halt_max_steps). puzzle_ids pick
+        rows of the puzzle table (default row 0, the blank puzzle); puzzle_emb gives the rows instead.
+        Other keywords go to runtime.loop.solve (record, record_states, progress)."""
+        h = self.halting
+        halting = h["policy"] if halting is None else halting
+        threshold = h.get("threshold", 0.5) if threshold is None else threshold
+        max_steps = h["max_steps"] if max_steps is None else max_steps
+        halt = check_options(max_steps, halting, threshold)
+        tokens = check_tokens(tokens, self.seq_len, self.vocab_size)
+        ndim = self.config.get("puzzle_emb_ndim")
+        if puzzle_emb is None and ndim:
+            ids = np.zeros(len(tokens), np.int64) if puzzle_ids is None else puzzle_ids
+            puzzle_emb = self.puzzle_emb(ids)
+            if len(puzzle_emb) != len(tokens):
+                raise PuzzleError(f"{len(puzzle_emb)} puzzle ids for {len(tokens)} puzzles; give one id per puzzle")
+        if puzzle_emb is not None and not ndim:
+            raise PuzzleError("this model has no puzzle embedding; do not pass puzzle_emb")
+        if puzzle_emb is not None and np.shape(puzzle_emb) != (len(tokens), ndim):
+            raise PuzzleError(f"puzzle_emb has shape {list(np.shape(puzzle_emb))}; the model takes "
+                              f"[{len(tokens)}, {ndim}]")
+        return solve(self.step, tokens, puzzle_emb, self.y_init, self.z_init, max_steps=max_steps, halting=halt, **kw)
