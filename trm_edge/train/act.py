@@ -4,6 +4,12 @@ Every training step runs ONE supervision step on a batch of rows. A row that hal
 takes a fresh example (and the initial y, z); the others carry on from their (y, z). A row halts
 when it reaches halt_max_steps or q_halt > 0, except that with probability halt_exploration_prob
 it must first reach a random minimum of 2..halt_max_steps steps.
+
+With `no_ACT_continue: false` (the HRM-era rule; the reference TRM defaults to true) a training row
+halts when q_halt > q_continue instead, and q_continue is trained by Q-learning: one extra
+supervision step without gradient from the new (y, z) on the same inputs gives the next step's
+(q_halt', q_continue'), and the target is sigmoid(q_halt') on the last allowed step, else
+sigmoid(max(q_halt', q_continue')). That costs one more forward step per training step.
 """
 from __future__ import annotations
 
@@ -61,10 +67,18 @@ def act_step(model: TRM, carry: Carry, batch: dict, puzzle_rows_fn=None):
     x = model.input_embedding(data["inputs"], rows)
     y, z, logits, q_halt, q_continue = model.supervision_step(x, y, z)
 
-    loss, metrics, per_row = act_loss(logits, data["labels"], q_halt)
+    q_learning = model.training and c.halt_max_steps > 1 and not c.no_ACT_continue
+    target_q_continue = None
     with torch.no_grad():
         steps = steps + 1
-        halted = steps >= c.halt_max_steps
+        last = steps >= c.halt_max_steps
+        if q_learning:   # the next step's Q values, bootstrapped (no gradient)
+            _, _, _, next_halt, next_continue = model.supervision_step(x.detach(), y.detach(), z.detach())
+            target_q_continue = torch.sigmoid(torch.where(last, next_halt, torch.maximum(next_halt, next_continue)))
+    loss, metrics, per_row = act_loss(logits, data["labels"], q_halt,
+                                      q_continue if q_learning else None, target_q_continue)
+    with torch.no_grad():
+        halted = last
         if model.training and c.halt_max_steps > 1:
             halted = halted | (q_halt > 0 if c.no_ACT_continue else q_halt > q_continue)
             explore = torch.rand_like(q_halt) < c.halt_exploration_prob
