@@ -14,7 +14,6 @@
 #include <initializer_list>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -36,7 +35,6 @@ constexpr int64_t kMaxDim = int64_t(1) << 30;                // the schema's bou
 constexpr int64_t kMaxFileBytes = int64_t(1) << 34;          // the schema's bound on files.*.bytes
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 
-const std::initializer_list<const char*> kTargets = {"onnx", "executorch", "coreml", "tflite"};
 const std::initializer_list<const char*> kPrecisions = {"fp32", "fp16", "int8", "int8-weights"};
 const std::initializer_list<const char*> kTensorNames = {"tokens", "puzzle_emb", "y", "z",
                                                          "y_next", "z_next", "logits", "q_halt"};
@@ -251,37 +249,104 @@ void config_of(const json& c, Manifest* m) {
   if (const json* v = optional_key(c, "pos_encodings")) one_of(*v, "trm_config.pos_encodings", {"rope", "learned", "none"});
 }
 
-// "d + 1" -> 1
-int64_t digit_offset(const std::string& rule) {
-  std::istringstream in(rule);
-  char d = 0, plus = 0;
-  int64_t offset = 0;
-  if (!(in >> d >> plus >> offset) || d != 'd' || plus != '+' || offset < 0 || offset > kMaxDim) {
-    throw ManifestError("task.encoding.digit " + brief(json(rule)) + " is not \"d + N\"");
+// A name as the schema writes target, task.name and halting.policy: ^[a-z][a-z0-9_-]{0,31}$ (no '-'
+// in a policy), matched whole.
+std::string name_of(const json& v, const std::string& where, bool dash) {
+  const std::string s = text(v, where);
+  bool ok = !s.empty() && s.size() <= 32 && s[0] >= 'a' && s[0] <= 'z';
+  for (char c : s) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || (dash && c == '-'));
   }
-  return offset;
+  if (!ok) {
+    throw ManifestError(where + " " + brief(v) + " is not a name (a lowercase letter, then up to 31 of a-z 0-9 _" +
+                        (dash ? " -" : "") + ")");
+  }
+  return s;
 }
 
-// task: null, or {name, size, encoding}; how puzzle text becomes tokens.
+// The schema's cell_char: one printable ASCII character, space to '~'.
+bool cell_char(const std::string& s) { return s.size() == 1 && s[0] >= ' ' && s[0] <= '~'; }
+
+char cell_char_of(const json& v, const std::string& where) {
+  if (!v.is_string() || !cell_char(v.get<std::string>())) {
+    throw ManifestError(where + " is " + brief(v) + ", not one printable ASCII character");
+  }
+  return v.get<std::string>()[0];
+}
+
+std::string quoted(char c) { return std::string("'") + c + "'"; }
+
+constexpr int64_t kMaxToken = 1048575;   // the schema's token_id: below its largest vocab_size
+constexpr size_t kMaxCells = 4096;
+constexpr size_t kMaxSkip = 32;
+
+// task.encoding as the schema gives it ($defs/encoding); the rules between its parts and with
+// trm_config are check_encoding's.
+void encoding_fields(const json& enc, Encoding* e) {
+  const std::string at = "task.encoding";
+  object(enc, at);
+  for (auto it = enc.begin(); it != enc.end(); ++it) {
+    static const std::set<std::string> known = {"layout", "cells", "aliases", "skip", "pad", "eos", "colours"};
+    if (!known.count(it.key())) {
+      throw ManifestError(at + " has an unknown key " + brief(json(it.key())) +
+                          " (an encoding gives layout, cells, aliases, skip, pad, eos, colours); re-export the bundle");
+    }
+  }
+  const std::string layout = text(key(enc, "layout", at), at + ".layout");
+  if (layout.empty() || characters(layout) > 128) throw ManifestError(at + ".layout must have 1..128 characters");
+  const json* cells = optional_key(enc, "cells");
+  for (const char* k : {"aliases", "skip"}) {
+    if (!cells && enc.contains(k)) throw ManifestError(at + " has \"" + k + "\" but no \"cells\"");
+  }
+  if (cells) {
+    list(*cells, at + ".cells", 1, kMaxCells);
+    for (size_t i = 0; i < cells->size(); ++i) {
+      const json& c = (*cells)[i];
+      e->cells.push_back(c.is_null() ? Encoding::kNoCell : cell_char_of(c, at + ".cells[" + std::to_string(i) + "]"));
+    }
+  }
+  if (const json* aliases = optional_key(enc, "aliases")) {
+    object(*aliases, at + ".aliases");
+    for (auto it = aliases->begin(); it != aliases->end(); ++it) {
+      const char from = cell_char_of(json(it.key()), at + ".aliases key");
+      e->aliases[from] = cell_char_of(*it, at + ".aliases." + it.key());
+    }
+  }
+  if (const json* skip = optional_key(enc, "skip")) {
+    e->skip = text(*skip, at + ".skip");
+    if (e->skip.size() > kMaxSkip) throw ManifestError(at + ".skip has more than " + std::to_string(kMaxSkip) + " characters");
+    for (char c : e->skip) {
+      if (c != '\t' && !(c >= ' ' && c <= '~')) throw ManifestError(at + ".skip holds a character other than tab or printable ASCII");
+    }
+  }
+  for (const char* k : {"pad", "eos"}) {
+    if (const json* v = optional_key(enc, k)) integer(*v, at + "." + k, 0, kMaxToken);
+  }
+  if (const json* colours = optional_key(enc, "colours")) {
+    std::set<int64_t> seen;
+    for (const json& c : list(*colours, at + ".colours", 1, kMaxCells)) {
+      if (!seen.insert(integer(c, at + ".colours[]", 0, kMaxToken)).second) {
+        throw ManifestError(at + ".colours lists token " + brief(c) + " twice");
+      }
+    }
+  }
+}
+
+// task: null, {"name": "tokens"} (token lists only), or a named task with its encoding. The name is
+// a label for messages: what the runner does follows from the encoding alone.
 Encoding encoding_of(const json* task) {
   Encoding e;
   if (!task || task->is_null()) return e;
   object(*task, "task");
-  e.task = one_of(key(*task, "name", "task"), "task.name", {"sudoku", "maze", "arc", "tokens"});
-  const json* size = optional_key(*task, "size");
-  if (size) e.size = static_cast<int>(integer(*size, "task.size", 1, 64));
+  e.task = name_of(key(*task, "name", "task"), "task.name", true);
+  if (const json* size = optional_key(*task, "size")) e.size = static_cast<int>(integer(*size, "task.size", 1, 64));
   const json* enc = optional_key(*task, "encoding");
-  if (!enc) return e;
-  object(*enc, "task.encoding");
-  if (e.task == "sudoku") {
-    if (!size) throw ManifestError("task lacks \"size\" (a sudoku's side)");
-    e.blank = integer(key(*enc, "blank", "task.encoding"), "task.encoding.blank", 0, kMaxDim);
-    e.digit_offset = digit_offset(text(key(*enc, "digit", "task.encoding"), "task.encoding.digit"));
+  if (e.task == "tokens") {   // the schema's reserved name for "no task"
+    if (enc) throw ManifestError("task \"tokens\" (token lists only) has an encoding; drop it or name the task");
     return e;
   }
-  for (auto it = enc->begin(); it != enc->end(); ++it) {   // one-character keys: a character map
-    if (it.key().size() == 1 && it->is_number_integer()) e.chars[it.key()[0]] = it->get<int64_t>();
-  }
+  if (!enc) throw ManifestError("task lacks \"encoding\" (how the " + e.task + " task's text becomes tokens); re-export the bundle");
+  encoding_fields(*enc, &e);
   return e;
 }
 
@@ -317,8 +382,11 @@ std::set<std::string> io_names_of(const json& v) {
 
 void halting_of(const json& h, Manifest* m) {
   object(h, "halting");
-  const std::string policy = one_of(key(h, "policy", "halting"), "halting.policy", {"q_halt", "fixed"});
-  parse_halting(policy, &m->halting);
+  const json& policy = key(h, "policy", "halting");
+  if (!parse_halting(name_of(policy, "halting.policy", false), &m->halting)) {
+    throw ManifestError("halting.policy is " + brief(policy) + ", a policy this runner does not implement (it runs " +
+                        "fixed and q_halt); re-export the bundle with one of them");
+  }
   m->max_steps = static_cast<int>(integer(key(h, "max_steps", "halting"), "halting.max_steps", 1, kMaxSteps));
   const json& t = key(h, "threshold", "halting");
   m->threshold = number(t, "halting.threshold");
@@ -378,7 +446,7 @@ void check_schema(const json& j, Manifest* m, std::set<std::string>* io_names) {
     if (!j.contains(k)) missing += (missing.empty() ? "" : ", ") + std::string(k);
   }
   if (!missing.empty()) throw ManifestError("lacks " + missing + "; re-export the bundle");
-  m->target = one_of(j["target"], "target", kTargets);
+  m->target = name_of(j["target"], "target", true);
   if (m->target != "executorch") {
     throw ManifestError("is a " + m->target + " bundle; this runner runs executorch bundles (step.pte)");
   }
@@ -475,6 +543,56 @@ void check_io_names(const Manifest& m, const std::set<std::string>& io_names) {
   if (io_names != want) throw ManifestError("io_names must name exactly " + listed);
 }
 
+// task.encoding in itself and with trm_config: the characters of cells distinct and at most
+// vocab_size cells; every alias stands for a cell and is none itself; no skip character is a cell or
+// an alias; pad, eos and colours inside the vocabulary. Builds the reading table, token_of.
+void check_encoding(Manifest* m) {
+  Encoding& e = m->encoding;
+  const std::string at = "task.encoding";
+  if (static_cast<int64_t>(e.cells.size()) > m->vocab_size) {
+    throw ManifestError(at + ".cells lists " + std::to_string(e.cells.size()) + " tokens, more than trm_config.vocab_size " +
+                        std::to_string(m->vocab_size));
+  }
+  for (size_t id = 0; id < e.cells.size(); ++id) {
+    const char c = e.cells[id];
+    if (c == Encoding::kNoCell) continue;
+    const auto [it, fresh] = e.token_of.emplace(c, static_cast<int64_t>(id));
+    if (!fresh) {
+      throw ManifestError(at + ".cells gives " + quoted(c) + " to tokens " + std::to_string(it->second) + " and " +
+                          std::to_string(id) + "; one character writes one token");
+    }
+  }
+  for (const auto& [from, to] : e.aliases) {
+    if (e.token_of.count(from)) throw ManifestError(at + ".aliases maps " + quoted(from) + ", which is a cell itself");
+    auto it = e.token_of.find(to);
+    if (it == e.token_of.end()) {
+      throw ManifestError(at + ".aliases maps " + quoted(from) + " to " + quoted(to) + ", which is not a character of cells");
+    }
+  }
+  for (const auto& [from, to] : e.aliases) e.token_of[from] = e.token_of.at(to);
+  for (char c : e.skip) {
+    if (e.token_of.count(c)) throw ManifestError(at + ".skip holds " + quoted(c) + ", which is a cell or an alias");
+  }
+}
+
+// pad, eos and colours (the canvas encoding's token ids) lie inside the vocabulary.
+void check_encoding_tokens(const json* task, const Manifest& m) {
+  if (!task || !task->is_object() || !task->contains("encoding")) return;
+  const json& enc = (*task)["encoding"];
+  auto inside = [&](const json& v, const std::string& where) {
+    if (v.get<int64_t>() >= m.vocab_size) {
+      throw ManifestError("task.encoding." + where + " is token " + brief(v) + ", outside the vocabulary 0.." +
+                          std::to_string(m.vocab_size - 1));
+    }
+  };
+  for (const char* k : {"pad", "eos"}) {
+    if (enc.contains(k)) inside(enc[k], k);
+  }
+  if (enc.contains("colours")) {
+    for (const json& c : enc["colours"]) inside(c, "colours[]");
+  }
+}
+
 // init_bin's arrays: each once, the shapes trm_config gives, inside the listed size of init.bin;
 // y_init and z_init present.
 void check_init_layout(const Manifest& m) {
@@ -547,6 +665,8 @@ bool read_manifest(const std::string& dir, Manifest* out, std::string* error) {
     check_io(m);
     check_io_names(m, io_names);
     check_init_layout(m);
+    check_encoding(&m);
+    check_encoding_tokens(optional_key(j, "task"), m);
   } catch (const json::exception& e) {      // parse errors, and number overflow ("1e400")
     *error = path + " is not valid JSON (" + e.what() + "); re-export the bundle";
     return false;

@@ -34,13 +34,19 @@ struct InitArray {
   uint64_t offset = 0;          // bytes from the start of init.bin
 };
 
-// How puzzle text becomes tokens (manifest["task"]["encoding"]).
+// How puzzle text becomes tokens and back (manifest["task"]["encoding"]), as data: the runner has no
+// code of its own for any task. Characters are printable ASCII (the schema's), so one byte each.
 struct Encoding {
-  std::string task;                   // "sudoku", "maze", "arc", or "" without a task
-  int size = 0;                       // sudoku: 4, 6 or 9
-  int64_t blank = 1;                  // sudoku: the token of an empty cell
-  int64_t digit_offset = 1;           // sudoku: token = digit + digit_offset ("d + 1")
-  std::map<char, int64_t> chars;      // one character per token (maze: '#', ' ', 'S', 'G', 'o')
+  static constexpr char kNoCell = '\0';   // a token no character writes (pad)
+
+  std::string task;                   // task.name, for messages only; "" without a task
+  int size = 0;                       // task.size (the grid's side), 0 where the task gives none
+  std::vector<char> cells;            // token id -> the character that writes it, or kNoCell; empty: no text form
+  std::map<char, char> aliases;       // more characters read, each standing for a character of cells
+  std::string skip;                   // characters ignored between cells on reading
+  std::map<char, int64_t> token_of;   // reading: a character of cells or aliases -> its token id
+
+  bool has_text() const { return !cells.empty(); }
 };
 
 struct Manifest {

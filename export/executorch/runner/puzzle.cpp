@@ -5,48 +5,49 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "one_line.h"
+
 namespace trm {
 namespace {
 
-bool encode_sudoku(const std::string& text, const Manifest& m, std::vector<int64_t>* tokens, std::string* error) {
-  const int size = m.encoding.size;
-  const size_t n = static_cast<size_t>(m.seq_len);
-  std::string cells;
-  for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c)) && c != '|' && c != '-' && c != '+') cells += c;
+// A character of puzzle text for a message: printable ASCII as it is, anything else as its code.
+std::string shown(const std::string& text, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(text[i]);
+  if (c >= ' ' && c <= '~') return std::string("'") + char(c) + "'";
+  if (c < 0x80) return "the control character " + std::to_string(c);
+  const size_t n = utf8_sequence(reinterpret_cast<const unsigned char*>(text.data()) + i, text.size() - i);
+  return n ? "'" + text.substr(i, n) + "'" : "the byte " + std::to_string(c) + " (not UTF-8)";
+}
+
+// The characters a puzzle may use, for a message: "'.', '1', '2' ('0' for '.')".
+std::string allowed(const Encoding& e) {
+  std::string s, also;
+  for (char c : e.cells) {
+    if (c != Encoding::kNoCell) s += (s.empty() ? "'" : ", '") + std::string(1, c) + "'";
   }
-  if (cells.size() != n) {
-    *error = "puzzle has " + std::to_string(cells.size()) + " cells, a " + std::to_string(size) + "x" +
-             std::to_string(size) + " Sudoku has " + std::to_string(n) + ": give " + std::to_string(n) +
-             " digits 1-" + std::to_string(size) + " with 0 or . for blanks";
+  for (const auto& [from, to] : e.aliases) {
+    also += (also.empty() ? "" : ", ") + std::string("'") + from + "' for '" + to + "'";
+  }
+  return also.empty() ? s : s + " (" + also + ")";
+}
+
+}  // namespace
+
+bool encode_puzzle(const std::string& text, const Manifest& m, std::vector<int64_t>* tokens, std::string* error) {
+  const Encoding& e = m.encoding;
+  if (!e.has_text()) {
+    *error = e.task.empty() ? "this bundle has no task, so puzzles have no text form: give --tokens"
+                            : "the " + e.task + " task has no text form here: give --tokens";
     return false;
   }
   tokens->clear();
-  for (size_t i = 0; i < n; ++i) {
-    const char c = cells[i];
-    if (c == '.' || c == '0') {
-      tokens->push_back(m.encoding.blank);
-    } else if (c >= '1' && c <= '9' && c - '0' <= size) {
-      tokens->push_back(c - '0' + m.encoding.digit_offset);
-    } else {
-      *error = "cell " + std::to_string(i + 1) + " is '" + std::string(1, c) + "': use digits 1-" +
-               std::to_string(size) + ", and 0 or . for blanks";
-      return false;
-    }
-  }
-  return true;
-}
-
-bool encode_chars(const std::string& text, const Manifest& m, std::vector<int64_t>* tokens, std::string* error) {
-  const auto& chars = m.encoding.chars;
-  tokens->clear();
-  for (char c : text) {
-    if (c == '/' || c == '\n' || c == '\r') continue;
-    auto it = chars.find(c == '.' && !chars.count('.') ? ' ' : c);
-    if (it == chars.end()) {
-      std::string known;
-      for (const auto& kv : chars) known += std::string(known.empty() ? "'" : ", '") + kv.first + "'";
-      *error = "'" + std::string(1, c) + "' is not a cell of this " + m.encoding.task + " (cells: " + known + ")";
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n' || c == '\r' || e.skip.find(c) != std::string::npos) continue;
+    auto it = e.token_of.find(c);
+    if (it == e.token_of.end()) {
+      *error = "cell " + std::to_string(tokens->size() + 1) + " is " + shown(text, i) + ", not a cell of this " +
+               e.task + ": use " + allowed(e);
       return false;
     }
     tokens->push_back(it->second);
@@ -55,18 +56,7 @@ bool encode_chars(const std::string& text, const Manifest& m, std::vector<int64_
     *error = "puzzle has " + std::to_string(tokens->size()) + " cells, the model takes " + std::to_string(m.seq_len);
     return false;
   }
-  return true;
-}
-
-}  // namespace
-
-bool encode_puzzle(const std::string& text, const Manifest& m, std::vector<int64_t>* tokens, std::string* error) {
-  if (m.encoding.task == "sudoku" && m.encoding.size > 0) return encode_sudoku(text, m, tokens, error) &&
-                                                                check_tokens(*tokens, m, error);
-  if (!m.encoding.chars.empty()) return encode_chars(text, m, tokens, error) && check_tokens(*tokens, m, error);
-  *error = m.encoding.task.empty() ? "this bundle has no task, so puzzles have no text form: give --tokens"
-                                   : "the " + m.encoding.task + " task has no text form here: give --tokens";
-  return false;
+  return check_tokens(*tokens, m, error);
 }
 
 bool parse_tokens(const std::string& text, std::vector<int64_t>* tokens, std::string* error) {
@@ -108,22 +98,12 @@ bool check_tokens(const std::vector<int64_t>& tokens, const Manifest& m, std::st
 }
 
 std::string render_answer(const std::vector<int64_t>& tokens, const Manifest& m) {
+  const std::vector<char>& cells = m.encoding.cells;
   std::string s;
-  if (m.encoding.task == "sudoku" && m.encoding.size > 0 && m.encoding.size <= 9) {
-    for (int64_t t : tokens) {
-      const int64_t d = t - m.encoding.digit_offset;
-      s += t == m.encoding.blank ? '.' : (d >= 1 && d <= m.encoding.size ? char('0' + d) : '?');
-    }
-    return s;
-  }
-  if (!m.encoding.chars.empty()) {
-    for (int64_t t : tokens) {
-      char c = '?';
-      for (const auto& kv : m.encoding.chars) {
-        if (kv.second == t) c = kv.first;
-      }
-      s += c;
-    }
+  if (cells.empty()) return s;
+  for (int64_t t : tokens) {
+    const char c = t >= 0 && t < static_cast<int64_t>(cells.size()) ? cells[static_cast<size_t>(t)] : Encoding::kNoCell;
+    s += c == Encoding::kNoCell ? '?' : c;
   }
   return s;
 }
@@ -135,11 +115,12 @@ bool read_puzzle_file(const std::string& path, const Manifest& m, std::vector<st
     *error = "cannot read the puzzle file " + path;
     return false;
   }
+  const bool comments = !m.encoding.token_of.count('#');   // a maze's rows start with '#' walls
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const size_t first = line.find_first_not_of(" \t");
-    if (first == std::string::npos || line[first] == '#') continue;
+    if (first == std::string::npos || (comments && line[first] == '#')) continue;
     std::vector<int64_t> tokens;
     const bool ok = line.find(',') != std::string::npos
                         ? parse_tokens(line, &tokens, error) && check_tokens(tokens, m, error)

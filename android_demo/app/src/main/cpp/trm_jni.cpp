@@ -1,13 +1,14 @@
 // JNI over the native runner (export/executorch/runner): what the Kotlin `TrmNative` object calls.
 //
 //   TrmNative.open(bundleDir, threads)                     -> handle (a TrmRunner)
-//   TrmNative.gridSize(handle)                             -> 9 for a 9x9 Sudoku bundle, 0 without a grid task
+//   TrmNative.gridSize(handle)                             -> the manifest's task.size (9 for a 9x9 Sudoku), 0 without one
 //   TrmNative.solve(handle, puzzle, halting, threshold, listener) -> the answer as text
 //       listener.onStep(step, answerText, haltProbability, ms) after every step; false stops the loop
 //   TrmNative.close(handle)
 //
-// Puzzles and answers travel as the task's text ("53..7....", '.' blank), so the app never sees
-// tokens. Every failure becomes an IllegalArgumentException carrying the runner's one-line message.
+// Puzzles and answers travel as the task's text ("53..7....", '.' blank), read and written with the
+// manifest's task.encoding (data: nothing here knows a task), so the app never sees tokens. Every
+// failure becomes an IllegalArgumentException carrying the runner's one-line message.
 // This file is built and run on the development machine too (tests/test_android_jni.py drives it
 // from a plain JVM), so everything here but the Kotlin UI is tested without an Android SDK.
 #include <jni.h>
@@ -70,8 +71,7 @@ JNIEXPORT jlong JNICALL Java_org_trmedge_demo_TrmNative_open(JNIEnv* env, jclass
 JNIEXPORT jint JNICALL Java_org_trmedge_demo_TrmNative_gridSize(JNIEnv* env, jclass, jlong handle) {
   Handle* h = handle_of(env, handle);
   if (h == nullptr) return 0;
-  const trm::Encoding& e = h->runner->manifest().encoding;
-  return e.task == "sudoku" ? e.size : 0;
+  return h->runner->manifest().encoding.size;
 }
 
 JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solve(JNIEnv* env, jclass, jlong handle, jstring puzzle,
