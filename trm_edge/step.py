@@ -229,11 +229,14 @@ def example_inputs(step: Step, batch: int = 2, token_dtype=torch.int64) -> tuple
     return tokens, y, z
 
 
-def export_step(step: Step, batch: int | None = None, token_dtype=torch.int64):
-    """torch.export the step; batch=None makes the batch dimension dynamic (traced at batch 2)."""
+def dynamic_batch(step: Step, max_batch: int) -> dict:
+    """torch.export's dynamic_shapes for a batch dimension of 1..max_batch on every input."""
+    B = torch.export.Dim("batch", min=1, max=max_batch)
+    return {name: {0: B} for name in step.input_names}
+
+
+def export_step(step: Step, batch: int | None = None, token_dtype=torch.int64, max_batch: int = 1024):
+    """torch.export the step; batch=None makes the batch dimension dynamic, 1..max_batch (traced at
+    batch 2: batch 1 would specialise the dimension)."""
     args = example_inputs(step, batch or 2, token_dtype)
-    dynamic = None
-    if batch is None:
-        B = torch.export.Dim("batch", min=1, max=1024)
-        dynamic = {name: {0: B} for name in step.input_names}
-    return torch.export.export(step, args, dynamic_shapes=dynamic)
+    return torch.export.export(step, args, dynamic_shapes=None if batch else dynamic_batch(step, max_batch))

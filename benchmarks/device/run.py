@@ -74,7 +74,7 @@ def describe(device: Device) -> dict:
 
 def write_puzzles(manifest: dict, n: int, path: Path) -> Path:
     """n puzzles of the bundle's task (generated, as `trm-edge bench` does) as token lists, one per line."""
-    from trm_edge.export.parity import sample_puzzles
+    from trm_edge.data import sample_puzzles
     m = manifest
     c = m["trm_config"]
     tokens = sample_puzzles(m.get("task"), c["seq_len"], c["vocab_size"], n, seed=3)

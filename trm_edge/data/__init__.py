@@ -5,7 +5,8 @@ is one module here plus one row of TASKS (see trm_edge/data/task.py for what a t
 `lookup(task)` gives its Task. `codec(task, seq_len)` returns the task's codec:
 
     parse(text) -> tokens [L]                 PuzzleError for text that is no puzzle of the task
-    render(tokens) -> str
+    render(tokens) -> str                     the pretty form (grid lines, one row per line)
+    compact(tokens) -> str                    the one-line notation parse reads back (81 digits for Sudoku)
     contradiction(tokens) -> str | None       why the puzzle's givens break the task's rules, or None
     satisfies(puzzle_tokens, answer_tokens) -> bool | None
                                               whether an answer keeps the task's rules (no label
@@ -53,6 +54,12 @@ def codec(task: dict | str | None, seq_len: int, vocab_size: int | None = None):
     if isinstance(seq_len, bool) or not isinstance(seq_len, numbers.Integral) or seq_len < 1:
         raise PuzzleError(f"seq_len must be a positive whole number, got {seq_len!r}")
     return lookup(task).codec(int(seq_len), vocab_size)
+
+
+def sample_puzzles(task, seq_len: int, vocab_size: int, n: int, seed: int = 0):
+    """n real puzzles of the task (generated; raw tokens: uniform random ids), tokens int64 [n, seq_len]."""
+    import numpy as np
+    return np.asarray(lookup(task).sample(n, seq_len, vocab_size, seed), dtype=np.int64)
 
 
 def checker(task, labels=None):

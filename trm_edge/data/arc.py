@@ -217,6 +217,11 @@ class ArcCodec:
         """ARC answers can only be checked against the task's label: None (no label-free checker)."""
         return None
 
+    def compact(self, tokens) -> str:
+        """Tokens -> rows of digits joined by '/' (what parse reads back); '' if there is no grid."""
+        grid = decode_grid(tokens)
+        return "" if grid is None else format_grid(grid).replace("\n", "/")
+
     def render(self, tokens) -> str:
         """Tokens -> rows of digits (the grid at the top-left); a note if there is no grid."""
         grid = decode_grid(tokens)

@@ -124,6 +124,10 @@ class MazeCodec:
             return False
         return bool(check(p, a.astype(np.int64)))
 
+    def compact(self, tokens) -> str:
+        """tokens -> the rows joined by '/' (what parse reads back)."""
+        return self.render(tokens).replace("\n", "/")
+
     def render(self, tokens) -> str:
         """tokens -> rows joined by newlines: '#', ' ', 'S', 'G', 'o', and '?' for any other token."""
         t = np.asarray(tokens).reshape(-1)

@@ -101,11 +101,18 @@ class SudokuCodec:
             return False
         return bool(check(p[None], a[None].astype(np.int64))[0])
 
+    def compact(self, tokens) -> str:
+        """tokens -> the one-line notation parse reads: N*N digits, '.' blank, '?' for tokens that are no digit."""
+        return "".join(self._symbol(int(v)) for v in np.asarray(tokens).reshape(-1))
+
+    def _symbol(self, v: int) -> str:
+        return str(v - 1) if 2 <= v <= self.size + 1 else ("." if v == BLANK else "?")
+
     def render(self, tokens) -> str:
         """tokens -> a grid with box lines; '.' blank, '?' for tokens that are no digit."""
         t = np.asarray(tokens).reshape(self.size, self.size)
         br, bc = self.box
-        sym = lambda v: str(v - 1) if 2 <= v <= self.size + 1 else ("." if v == BLANK else "?")
+        sym = self._symbol
         rows = []
         for r in range(self.size):
             if r and r % br == 0:

@@ -45,6 +45,9 @@ class TokenCodec:
         """No label-free checker for raw tokens: None."""
         return None
 
+    def compact(self, tokens) -> str:
+        return ",".join(str(int(t)) for t in np.asarray(tokens).reshape(-1))
+
     def render(self, tokens) -> str:
         return " ".join(str(int(t)) for t in np.asarray(tokens).reshape(-1))
 

@@ -14,12 +14,16 @@ import torch
 
 import trm_edge
 from trm_edge.errors import TRMEdgeError
-from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity, sample_puzzles
+from trm_edge.data import lookup
+from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity
+from trm_edge.export.protocol import Exporter
 from trm_edge.outdir import claim
+from trm_edge.runtime.halting import QHalt
 from trm_edge.runtime.loop import check_options
-from trm_edge.runtime.manifest import (FORMAT_VERSION, INIT, INIT_BIN, MANIFEST, TARGETS, BundleError, read_manifest,
-                                       record_files, size_of, step_io, validate_manifest, write_manifest)
+from trm_edge.runtime.manifest import (FORMAT_VERSION, INIT, INIT_BIN, MANIFEST, BundleError, read_manifest,
+                                       record_files, sha256_of, size_of, step_io, validate_manifest, write_manifest)
 from trm_edge.step import make_step
+from trm_edge.targets import TARGETS
 
 MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship in a bundle
 
@@ -28,13 +32,15 @@ class ExportError(TRMEdgeError):
     pass
 
 
-def exporter(target: str):
+def exporter(target: str) -> Exporter:
+    """The exporter module of a target (its row of the targets table), imported now."""
     if target not in TARGETS:
         raise ExportError(f"unknown target {target!r}; targets: {', '.join(TARGETS)}")
+    row = TARGETS[target]
     try:
-        return importlib.import_module(f"trm_edge.export.{target}")
+        return importlib.import_module(row.exporter)
     except ImportError as e:
-        raise ExportError(f"exporting to {target} needs {e.name}: pip install 'trm-edge[{target}]'") from None
+        raise ExportError(f"exporting to {target} needs {e.name}: pip install 'trm-edge[{row.extra}]'") from None
 
 
 def _stage_error(target: str, stage: str, e: Exception) -> ExportError:
@@ -57,22 +63,17 @@ def write_init_bin(stage: Path, arrays: dict) -> dict:
     return {"file": INIT_BIN, "dtype": "float32", "byte_order": "little", "arrays": layout}
 
 
-def _source_sha(source) -> str | None:
+def source_sha(source) -> str | None:
     """sha256 of the checkpoint file exported (lets `bench` reuse a bundle only for the same weights)."""
-    from trm_edge.runtime.manifest import sha256_of
     return sha256_of(Path(source)) if source and Path(source).is_file() else None
 
 
-def task_encoding(task: dict | None, config) -> dict | None:
-    name = (task or {}).get("name")
-    if name == "sudoku":
-        return {**task, "encoding": {"pad": 0, "blank": 1, "digit": "d + 1", "vocab_size": config.vocab_size,
-                                     "layout": "row-major cells"}}
-    if name == "maze":
-        return {**task, "encoding": {"pad": 0, "#": 1, " ": 2, "S": 3, "G": 4, "o": 5, "layout": "row-major cells"}}
-    if name == "arc":
-        return {**task, "encoding": {"pad": 0, "eos": 1, "colour": "c + 2", "canvas": [30, 30]}}
-    return task
+def task_entry(task: dict | None, seq_len: int) -> dict | None:
+    """The manifest's task: the checkpoint's task metadata with its encoding (data, from the task's row)."""
+    if task is None:
+        return None
+    encoding = lookup(task).encoding(task, seq_len)
+    return task if encoding is None else {**task, "encoding": encoding}
 
 
 def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, accuracy_puzzles: int = 100,
@@ -81,8 +82,9 @@ def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, ac
     c = model.config
     t0 = time.perf_counter()
     task = model.metadata.get("task")
-    puzzles = sample_puzzles(task, c.seq_len, c.vocab_size, parity_puzzles, seed=1)
-    acc = sample_puzzles(task, c.seq_len, c.vocab_size, accuracy_puzzles, seed=2) if task and accuracy_puzzles else None
+    row = lookup(task)
+    puzzles = row.sample(parity_puzzles, c.seq_len, c.vocab_size, seed=1)
+    acc = row.sample(accuracy_puzzles, c.seq_len, c.vocab_size, seed=2) if task and accuracy_puzzles else None
     parity = check_parity(stage, model, puzzles, acc, steps=parity_steps)
     ok = parity["max_abs_diff"]["logits"] <= FP32_LOGITS_TOL
     parity.update(ran=True, fp32_logits_tolerance=FP32_LOGITS_TOL, passed=bool(ok) if precision == "fp32" else None)
@@ -131,8 +133,8 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
                   accuracy_puzzles: int = 100, parity_steps: int | None = None) -> tuple[Path, dict]:
     mod = exporter(target)
-    if precision not in mod.PRECISIONS:
-        raise ExportError(f"{target} offers precisions {', '.join(mod.PRECISIONS)}, not {precision!r}")
+    if precision not in TARGETS[target].precisions:
+        raise ExportError(f"{target} offers precisions {', '.join(TARGETS[target].precisions)}, not {precision!r}")
     check_options(model.config.halt_max_steps, "q_halt", threshold)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
         raise ExportError(f"batch must be an integer from 1 to 4096 or None (dynamic), got {batch!r}")
@@ -148,11 +150,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     try:
         t0 = time.perf_counter()
         step = make_step(model, mod.SPELLING)
-        if hasattr(mod, "fixed_batch"):    # formats without a dynamic batch
-            batch = mod.fixed_batch(batch)
-        model_file = mod.export(step, stage, precision, batch)
-        log(f"  export     {target} {precision}: {time.perf_counter() - t0:6.1f} s  "
-            f"{size_of(stage / model_file) / 2**20:7.2f} MB  {model_file}")
+        made = mod.export(step, stage, precision, batch)
 
         init = {"y_init": step.y_init, "z_init": step.z_init}
         if c.puzzle_emb_ndim and c.num_puzzle_identifiers <= MAX_SHIPPED_TABLE_ROWS:
@@ -160,37 +158,41 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         np.savez(stage / INIT, **init)
         init_bin = write_init_bin(stage, init)
 
-        inputs, outputs = step_io(c.to_dict(), mod.TOKEN_DTYPE, batch)
+        inputs, outputs = step_io(c.to_dict(), mod.TOKEN_DTYPE, made.batch)
+        source = model.metadata.get("source")
         manifest = {
-            "format_version": FORMAT_VERSION, "target": target, "precision": precision, "model_file": model_file,
-            "batch": batch, "max_batch": batch or getattr(mod, "MAX_BATCH", None), "files": {}, "trm_config": c.to_dict(),
-            "task": task_encoding(model.metadata.get("task"), c), "inputs": inputs, "outputs": outputs,
-            "io_names": mod.io_names(step) if hasattr(mod, "io_names") else {t["name"]: t["name"] for t in inputs + outputs},
-            "halting": {"policy": "q_halt", "max_steps": c.halt_max_steps, "threshold": threshold},
+            "format_version": FORMAT_VERSION, "target": target, "precision": precision, "model_file": made.model_file,
+            "batch": made.batch, "max_batch": made.batch or made.max_batch, "files": {}, "trm_config": c.to_dict(),
+            "task": task_entry(model.metadata.get("task"), c.seq_len), "inputs": inputs, "outputs": outputs,
+            "io_names": {t["name"]: made.io_names.get(t["name"], t["name"]) for t in inputs + outputs},
+            "halting": {**QHalt(threshold).to_manifest(), "max_steps": c.halt_max_steps},
             "init_bin": init_bin,
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),
                       **mod.versions()},
-            "source": model.metadata.get("source"), "source_sha256": _source_sha(model.metadata.get("source")),
+            "source": Path(source).name if source else None, "source_sha256": source_sha(source),
         }
+        if made.finish is not None:
+            doing = "manifest embedding"
+            made.finish(manifest)
+        log(f"  export     {target} {precision}: {time.perf_counter() - t0:6.1f} s  "
+            f"{size_of(stage / made.model_file) / 2**20:7.2f} MB  {made.model_file}")
         write_manifest(stage, record_files(stage, manifest))
 
         t0 = time.perf_counter()
-        if getattr(mod, "can_run", lambda: True)():
+        offline = mod.offline_check(stage / made.model_file, manifest)
+        if offline is None:
             doing = "parity run"
             parity = _parity(stage, model, precision, log, parity_puzzles, accuracy_puzzles, parity_steps)
-        else:   # the format cannot run on this machine: verify what can be verified, say so
+        else:   # the format cannot run on this machine: what could be verified, said so
             doing = "verification"
-            parity = mod.verify(stage / model_file, manifest)
+            parity = offline
             log(f"  verify     {time.perf_counter() - t0:6.1f} s  {parity['reason']}: io match {parity['io_match']}, "
                 f"{sum(parity['op_counts'].values())} ops")
             if not parity["passed"]:
                 raise ExportError(f"{target} bundle failed verification: {'; '.join(parity['problems'])}")
         manifest["parity"] = parity
-        doing = "manifest embedding"
-        if hasattr(mod, "embed_manifest"):
-            mod.embed_manifest(stage / model_file, manifest)
-        write_manifest(stage, record_files(stage, manifest))
+        write_manifest(stage, manifest)
         validate_manifest(manifest, f"the {target} manifest written")     # every exporter keeps the contract
         if out.exists():
             if any(out.iterdir()) and not is_our_bundle(out):   # changed while we exported: leave it alone

@@ -18,20 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trm_edge.export.protocol import Exported
 from trm_edge.step import example_inputs
 
 SPELLING = "coreml"
-PRECISIONS = ("fp32", "fp16", "int8")
 TOKEN_DTYPE = "int32"
 MODEL_FILE = "step.mlpackage"
 MAX_BATCH = 64
 
 
-def can_run() -> bool:
-    return sys.platform == "darwin"
-
-
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> str:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
     import coremltools as ct
     args = example_inputs(step, batch or 1, torch.int32)
     B = ct.RangeDim(1, MAX_BATCH, default=1) if batch is None else batch
@@ -47,8 +43,15 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None)
         from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
         ml = linear_quantize_weights(ml, OptimizationConfig(global_config=OpLinearQuantizerConfig(
             mode="linear_symmetric", dtype="int8", granularity="per_channel")))
-    ml.save(str(Path(stage) / MODEL_FILE))
-    return MODEL_FILE
+    path = Path(stage) / MODEL_FILE
+    ml.save(str(path))
+    return Exported(MODEL_FILE, batch=batch, max_batch=None if batch else MAX_BATCH,
+                    finish=lambda manifest: embed_manifest(path, manifest))
+
+
+def offline_check(model_file, manifest) -> dict | None:
+    """Core ML predicts on macOS only: there parity decides; elsewhere the spec is verified."""
+    return None if sys.platform == "darwin" else verify(model_file, manifest)
 
 
 def verify(model_file: Path, manifest: dict) -> dict:
@@ -80,7 +83,7 @@ def verify(model_file: Path, manifest: dict) -> dict:
 def embed_manifest(model_file: Path, manifest: dict) -> None:
     import coremltools as ct
     ml = ct.models.MLModel(str(model_file), skip_model_load=True)
-    ml.user_defined_metadata["trm_edge.manifest"] = json.dumps({k: v for k, v in manifest.items() if k != "files"})
+    ml.user_defined_metadata["trm_edge.manifest"] = json.dumps({k: v for k, v in manifest.items() if k not in ("files", "parity")})
     model_file = Path(model_file)
     tmp = model_file.with_name("with-manifest.mlpackage")
     ml.save(str(tmp))                      # coremltools cannot save over the package it reads from

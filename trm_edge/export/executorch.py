@@ -4,41 +4,37 @@ The step is written in the `xnnpack` spelling (split projections, bmm attention,
 RMSNorm mean as matmuls), which keeps the graph in ~2 delegated partitions instead of ~250.
 int8: torchao pt2e with the XNNPACK quantizer, dynamic per-channel int8 weights and activations.
 A dynamic batch is exported from an example batch of 2 (batch 1 would specialise the dimension).
-The manifest is embedded as a constant method, `trm_edge_manifest` (a string), once parity is known.
+The manifest is embedded as a constant method, `trm_edge_manifest` (a string), at lowering.
 """
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import torch
 
-from trm_edge.step import example_inputs
+from trm_edge.export.protocol import Exported
+from trm_edge.step import dynamic_batch, example_inputs, export_step
 
 SPELLING = "xnnpack"
-PRECISIONS = ("fp32", "int8")
 TOKEN_DTYPE = "int64"
 MODEL_FILE = "step.pte"
 MAX_BATCH = 64
 MANIFEST_METHOD = "trm_edge_manifest"
-_lowered = {}    # model file -> its lowered edge program, kept until the manifest is embedded
 
 
-def _lower(ep):
+def _lower(ep, constant_methods: dict | None = None):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
-    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    return to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()], constant_methods=constant_methods)
 
 
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> str:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
+    """torch.export (and quantize) now; lowering and emitting happen in `finish`, once the manifest is
+    known, so the manifest rides in the program as a constant method and parity runs on that very file."""
     args = example_inputs(step, batch or 2, torch.int64)
-    dynamic = None
-    if batch is None:
-        B = torch.export.Dim("batch", min=1, max=MAX_BATCH)
-        dynamic = {name: {0: B} for name in step.input_names}
     with torch.no_grad():
-        ep = torch.export.export(step, args, dynamic_shapes=dynamic)
+        ep = export_step(step, batch, torch.int64, max_batch=MAX_BATCH)
         if precision == "int8":
             from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                                 get_symmetric_quantization_config)
@@ -48,21 +44,21 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None)
             gm = prepare_pt2e(ep.module(), quantizer)
             gm(*args)
             gm = convert_pt2e(gm)
-            ep = torch.export.export(gm, args, dynamic_shapes=dynamic)
-    edge = _lower(ep)
+            ep = torch.export.export(gm, args, dynamic_shapes=None if batch else dynamic_batch(step, MAX_BATCH))
     path = Path(stage) / MODEL_FILE
-    _lowered[path] = copy.deepcopy(edge)     # to_executorch() rewrites the program it is given
-    path.write_bytes(edge.to_executorch().buffer)
-    return MODEL_FILE
+    return Exported(MODEL_FILE, batch=batch, max_batch=None if batch else MAX_BATCH,
+                    finish=lambda manifest: emit(ep, path, manifest))
 
 
-def embed_manifest(model_file: Path, manifest: dict) -> None:
-    """Re-emit the lowered program with the manifest (without file hashes) as a constant method.
-    Emitting is cheap; the delegate blobs are the ones parity ran on."""
-    edge = _lowered.pop(Path(model_file))
-    # constant methods are given to to_edge(); the lowered manager keeps them here for to_executorch()
-    edge._config_methods = {MANIFEST_METHOD: json.dumps({k: v for k, v in manifest.items() if k != "files"})}
-    Path(model_file).write_bytes(edge.to_executorch().buffer)
+def emit(ep, model_file: Path, manifest: dict) -> None:
+    """Lower to XNNPACK and write step.pte, with the manifest (without file hashes and parity, which
+    come after) as the constant method MANIFEST_METHOD."""
+    embedded = json.dumps({k: v for k, v in manifest.items() if k not in ("files", "parity")})
+    Path(model_file).write_bytes(_lower(ep, {MANIFEST_METHOD: embedded}).to_executorch().buffer)
+
+
+def offline_check(model_file, manifest) -> None:
+    return None      # the pip wheel's runtime runs here: parity decides
 
 
 def versions() -> dict:

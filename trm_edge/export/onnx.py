@@ -8,22 +8,20 @@ from pathlib import Path
 
 import torch
 
-from trm_edge.step import example_inputs
+from trm_edge.export.protocol import Exported
+from trm_edge.step import dynamic_batch, example_inputs
 
 SPELLING = "reference"
-PRECISIONS = ("fp32", "int8")
 TOKEN_DTYPE = "int64"
 MODEL_FILE = "step.onnx"
+TRACE_MAX_BATCH = 1024     # torch.export's bound while tracing; the ONNX graph itself takes any batch
 
 
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> str:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
     import onnx
     path = Path(stage) / MODEL_FILE
     args = example_inputs(step, batch or 2, torch.int64)
-    dynamic = None
-    if batch is None:
-        B = torch.export.Dim("batch", min=1, max=1024)
-        dynamic = {name: {0: B} for name in step.input_names}
+    dynamic = None if batch else dynamic_batch(step, TRACE_MAX_BATCH)
     prog = torch.onnx.export(step, args, dynamo=True, input_names=list(step.input_names),
                              output_names=list(step.output_names), opset_version=18, dynamic_shapes=dynamic,
                              verbose=False)
@@ -38,17 +36,21 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None)
         quant_pre_process(str(path), str(pre))
         quantize_dynamic(str(pre), str(path), weight_type=QuantType.QInt8, per_channel=True)
         pre.unlink()
-    return MODEL_FILE
+    return Exported(MODEL_FILE, batch=batch, finish=lambda manifest: embed_manifest(path, manifest))
 
 
 def embed_manifest(model_file: Path, manifest: dict) -> None:
-    """The manifest (without file hashes) in the model's metadata_props, key "trm_edge.manifest"."""
+    """The manifest (without file hashes and parity) in the model's metadata_props, key "trm_edge.manifest"."""
     import onnx
     m = onnx.load(str(model_file))
     del m.metadata_props[:]
     entry = m.metadata_props.add()
-    entry.key, entry.value = "trm_edge.manifest", json.dumps({k: v for k, v in manifest.items() if k != "files"})
+    entry.key, entry.value = "trm_edge.manifest", json.dumps({k: v for k, v in manifest.items() if k not in ("files", "parity")})
     onnx.save(m, str(model_file))
+
+
+def offline_check(model_file, manifest) -> None:
+    return None      # onnxruntime runs everywhere: parity decides
 
 
 def versions() -> dict:

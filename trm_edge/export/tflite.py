@@ -16,10 +16,10 @@ import torch
 os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")   # our pipeline prints its own stages
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")         # TensorFlow's start-up chatter
 
+from trm_edge.export.protocol import Exported
 from trm_edge.step import example_inputs
 
 SPELLING = "xnnpack"
-PRECISIONS = ("fp32", "int8", "int8-weights")
 TOKEN_DTYPE = "int32"
 MODEL_FILE = "step.tflite"
 DEFAULT_BATCH = 1
@@ -31,14 +31,12 @@ def io_names(step) -> dict:
     return names
 
 
-def fixed_batch(batch: int | None) -> int:
-    return batch or DEFAULT_BATCH
-
-
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> str:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
+    """A fixed batch (LiteRT has no dynamic one): `batch`, or DEFAULT_BATCH."""
     import litert_torch
+    batch = batch or DEFAULT_BATCH
     path = Path(stage) / MODEL_FILE
-    args = example_inputs(step, fixed_batch(batch), torch.int32)
+    args = example_inputs(step, batch, torch.int32)
     with torch.no_grad():
         litert_torch.convert(step.eval(), args).export(str(path))
     if precision != "fp32":
@@ -48,7 +46,11 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None)
         tmp = path.with_name("quantized.tflite")
         qt.quantize().export_model(str(tmp))
         tmp.replace(path)
-    return MODEL_FILE
+    return Exported(MODEL_FILE, batch=batch, io_names=io_names(step))
+
+
+def offline_check(model_file, manifest) -> None:
+    return None      # ai-edge-litert runs here: parity decides
 
 
 def versions() -> dict:

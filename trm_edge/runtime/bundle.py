@@ -58,6 +58,7 @@ def _read_init(path: Path, config: dict) -> dict:
 
 class Bundle(Solver):
     """An exported bundle, opened by the contract's rules and run by its target's runtime."""
+    table_name = "the bundle's table"
 
     def __init__(self, path, threads: int | None = None, verify: bool = True, **backend_options):
         if not isinstance(path, (str, os.PathLike)) or str(path) == "":

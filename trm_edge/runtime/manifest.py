@@ -38,7 +38,6 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INIT = "init.npz"
 INIT_BIN = "init.bin"     # the same arrays, raw little-endian float32, for native readers (see manifest "init_bin")
-TARGETS = ("onnx", "executorch", "coreml", "tflite")
 SCHEMA_FILE = Path(__file__).with_name("bundle.schema.json")
 MAX_MANIFEST_BYTES = 16 << 20
 MAX_STEPS = 1024          # the schema's bound on halting.max_steps (the reference uses 16)
@@ -105,11 +104,8 @@ def record_files(bundle: Path, manifest: dict) -> dict:
 
 
 def write_manifest(bundle: Path, manifest: dict) -> Path:
-    p = Path(bundle) / MANIFEST
-    tmp = p.with_name(f".{MANIFEST}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=False))
-    tmp.replace(p)
-    return p
+    from trm_edge.atomic import write_json
+    return write_json(Path(bundle) / MANIFEST, manifest)
 
 
 def bundle_file(bundle: Path, manifest: dict, name: str, role: str, verify: bool = True) -> Path:

@@ -28,6 +28,7 @@ class Solver:
     z_init: np.ndarray
     halting: dict          # {"policy": name, "threshold": t, "max_steps": S}
     backend: str
+    table_name = "the puzzle table"
 
     # -- what subclasses give
     def table_size(self) -> int | None:
@@ -70,7 +71,7 @@ class Solver:
             raise PuzzleError("this bundle ships no puzzle table (too large); pass the rows as puzzle_emb=")
         bad = ids[(ids < 0) | (ids >= size)]
         if len(bad):
-            raise PuzzleError(f"puzzle id {int(bad[0])} is outside the puzzle table (0..{size - 1})")
+            raise PuzzleError(f"puzzle id {int(bad[0])} is outside {self.table_name} (0..{size - 1})")
         return np.asarray(self.table_rows(ids.astype(np.int64)), dtype=np.float32)
 
     def solve(self, tokens, puzzle_ids=None, puzzle_emb=None, halting: str | Halting | None = None,

@@ -179,7 +179,6 @@ def read_train_data(cfg: TrainConfig):
 
 def _check_task_fits(cfg: TrainConfig, meta: dict, where: str):
     """The config's task and the data's agree: the same task and grid (what augmentation and the checker assume)."""
-    import math
     task, data_task, L = cfg.task, meta.get("task"), meta["seq_len"]
     if isinstance(task, dict) and isinstance(data_task, dict) and isinstance(data_task.get("name"), str):
         if task["name"] != data_task["name"]:
@@ -187,15 +186,10 @@ def _check_task_fits(cfg: TrainConfig, meta: dict, where: str):
                               f"make `task` match the data")
     if not isinstance(task, dict):
         return
-    side = math.isqrt(L)
-    size = task.get("size")
-    if task["name"] in ("sudoku", "maze"):
-        if size is not None and size * size != L:
-            raise ConfigError(f"the config's task is a {size}x{size} {task['name']} but {where} has {L} cells "
-                              f"per puzzle; make task.size match the data")
-        if side * side != L or (task["name"] == "sudoku" and side not in (4, 6, 9)):
-            raise ConfigError(f"{where} has {L} cells per puzzle, not a {task['name']} grid; "
-                              f"use a {task['name']} dataset or change `task`")
+    from trm_edge.data import lookup
+    why = lookup(task).fits(task, L)
+    if why:
+        raise ConfigError(f"the config's task does not fit {where}: {why}; make `task` match the data")
 
 
 def _to_torch(batch: dict, ignore_label_id, device) -> dict:
@@ -220,14 +214,9 @@ def _dist_setup():
 
 
 def _task_augment(task):
-    name = (task or {}).get("name")
-    if name == "sudoku":
-        from trm_edge.data.sudoku import augment
-        return augment
-    if name == "maze":
-        from trm_edge.data import maze
-        return lambda i, l, rng: maze.augment(i, l, int(rng.integers(8)))
-    return None
+    """The task's on-the-fly training augmentation (its row of the tasks table), or None."""
+    from trm_edge.data import lookup
+    return lookup(task).augment if task else None
 
 
 def build_model(cfg: TrainConfig, meta: dict) -> TRM:

@@ -1,0 +1,33 @@
+"""One way to write a file for the whole package: to a temporary name beside it, then moved over it,
+so a reader (or a killed process) never sees a half-written file. Standard library only."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path, write, mode: int = 0o644) -> Path:
+    """Call write(tmp_path), then move tmp over path; on any failure the temporary file is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, mode)           # mkstemp makes 0600 files; what we write is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path, value, indent: int | None = 1) -> Path:
+    return write_text(path, json.dumps(value, indent=indent))
