@@ -63,6 +63,8 @@ class BatchSize(click.ParamType):
     def convert(self, value, param, ctx):
         if value is None or value == "dynamic":
             return None
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+            self.fail(f"{value!r}: give an integer from 1 to 4096 or 'dynamic'", param, ctx)
         return click.IntRange(1, 4096).convert(value, param, ctx)
 
 
