@@ -108,13 +108,17 @@ def native_runner(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_et_bundle(tmp_path_factory) -> Path:
-    """The shipped model (models/sudoku.safetensors) exported to an ExecuTorch fp32 bundle (~2.5 min)."""
+    """The shipped model (models/sudoku.safetensors) exported once per session to an ExecuTorch fp32
+    bundle, for every native test (runner, JNI, hostile bundles, device bench). The lowering is most of
+    it (~2.5 min idle). The export still fails on fp32 parity (8 puzzles, every step); it skips the
+    100-puzzle task-accuracy run (PyTorch and ExecuTorch, for the manifest's task_accuracy, which no
+    native test reads): the native tests compare 100 puzzles with Python themselves."""
     from native_build import MODEL
 
     from trm_edge.checkpoint import load_checkpoint
     from trm_edge.export.bundle import export_bundle
     out = tmp_path_factory.mktemp("native-bundle") / "sudoku-executorch-fp32"
-    export_bundle(load_checkpoint(str(MODEL)), "executorch", out, "fp32", log=lambda *a: None)
+    export_bundle(load_checkpoint(str(MODEL)), "executorch", out, "fp32", log=lambda *a: None, accuracy_puzzles=0)
     return out
 
 
