@@ -5,22 +5,18 @@ from pathlib import Path
 
 from trm_edge.runtime.backend import ManifestStep, load_error
 
-OPTIMIZATION = ("disable", "basic", "extended", "all")
 
 
 class OnnxRuntimeStep(ManifestStep):
     name = "onnxruntime"
 
-    def __init__(self, model_file, manifest: dict, threads: int | None = None, optimization: str = "all"):
+    def __init__(self, model_file, manifest: dict, threads: int | None = None):
         import onnxruntime as ort
         so = ort.SessionOptions()
         if threads:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
-        so.graph_optimization_level = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[optimization]
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(Path(model_file)), so, providers=["CPUExecutionProvider"])
         except Exception as e:   # onnxruntime raises its own exception types for bad files

@@ -16,7 +16,7 @@ from trm_edge.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20
 AUTOCAST = ("auto", "bf16", "fp32")
-TASKS = ("sudoku", "maze", "arc", "tokens")
+from trm_edge.data import TASKS  # noqa: E402  (the tasks table)
 
 
 @dataclass
@@ -295,5 +295,8 @@ def _check_task(task, w: str):
     size = task.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ConfigError(f"{w}: task size must be a whole number of cells per side, got {_show(size)}")
-    if task["name"] == "sudoku" and size is not None and size not in (4, 6, 9):
-        raise ConfigError(f"{w}: task size {size} is not a Sudoku size; give 4, 6 or 9")
+    if size is not None:
+        from trm_edge.data import lookup
+        why = lookup(task).fits(task, size * size)
+        if why:
+            raise ConfigError(f"{w}: task size {size} does not fit the {task['name']} task: {why}")
