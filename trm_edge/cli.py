@@ -354,9 +354,6 @@ def export(target, model, config, precision, batch, out, threshold, verbose):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     from trm_edge.export.bundle import export_bundle
     from trm_edge.quiet import quiet
-    offered = TARGETS[target].precisions
-    if precision not in offered:
-        raise TRMEdgeError(f"--quantize {precision}: {target} offers {', '.join(offered)}")
     m = _load(model, config)
     name = Path(model).stem if model else DEFAULT_MODEL.stem
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")

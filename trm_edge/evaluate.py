@@ -81,14 +81,14 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     import trm_edge
     from trm_edge.data import checker
     from trm_edge.data.dataset import read_split
-    from trm_edge.model import _FIELD_RULES
+    from trm_edge.runtime.loop import MAX_STEPS
     from trm_edge.outdir import claim
     from trm_edge.runtime import QHalt
 
     if not isinstance(model_path, (str, os.PathLike)) or not str(model_path):
         raise TRMEdgeError(f"model_path must be a checkpoint or bundle path, got {model_path!r}")
     puzzles = _whole("puzzles", puzzles, 1)
-    max_steps = _whole("max_steps", max_steps, 1, _FIELD_RULES["halt_max_steps"][2], none_ok=True)
+    max_steps = _whole("max_steps", max_steps, 1, MAX_STEPS, none_ok=True)
     batch = _whole("batch", batch, 1)
     threads = _whole("threads", threads, 1, 1024, none_ok=True)
     thresholds = _check_thresholds(thresholds)

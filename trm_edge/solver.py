@@ -25,7 +25,8 @@ class Checkpoint(Solver):
         check_threads(threads)
         self.model = model
         c = model.config
-        self.config, self.task = c.to_dict(), model.metadata.get("task")
+        from trm_edge.data import with_encoding
+        self.config, self.task = c.to_dict(), with_encoding(model.metadata.get("task"), c.seq_len)
         self.halting = {"policy": "q_halt", "threshold": threshold, "max_steps": c.halt_max_steps}
         self.backend = "pytorch-eager fp32"
         self.step = TorchEagerStep(make_step(model), threads=threads)

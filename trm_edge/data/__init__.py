@@ -56,6 +56,14 @@ def codec(task: dict | str | None, seq_len: int, vocab_size: int | None = None):
     return lookup(task).codec(int(seq_len), vocab_size)
 
 
+def with_encoding(task, seq_len: int):
+    """A task's metadata with its encoding (data, from the task's row): what a manifest's `task` holds."""
+    if task is None:
+        return None
+    encoding = lookup(task).encoding(task, seq_len)
+    return task if encoding is None else {**task, "encoding": encoding}
+
+
 def sample_puzzles(task, seq_len: int, vocab_size: int, n: int, seed: int = 0):
     """n real puzzles of the task (generated; raw tokens: uniform random ids), tokens int64 [n, seq_len]."""
     import numpy as np

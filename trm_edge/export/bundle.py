@@ -14,7 +14,7 @@ import torch
 
 import trm_edge
 from trm_edge.errors import TRMEdgeError
-from trm_edge.data import lookup
+from trm_edge.data import lookup, with_encoding
 from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity
 from trm_edge.export.protocol import Exporter
 from trm_edge.outdir import claim
@@ -66,14 +66,6 @@ def write_init_bin(stage: Path, arrays: dict) -> dict:
 def source_sha(source) -> str | None:
     """sha256 of the checkpoint file exported (lets `bench` reuse a bundle only for the same weights)."""
     return sha256_of(Path(source)) if source and Path(source).is_file() else None
-
-
-def task_entry(task: dict | None, seq_len: int) -> dict | None:
-    """The manifest's task: the checkpoint's task metadata with its encoding (data, from the task's row)."""
-    if task is None:
-        return None
-    encoding = lookup(task).encoding(task, seq_len)
-    return task if encoding is None else {**task, "encoding": encoding}
 
 
 def _parity(stage: Path, model, precision: str, log, parity_puzzles: int = 8, accuracy_puzzles: int = 100,
@@ -163,7 +155,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         manifest = {
             "format_version": FORMAT_VERSION, "target": target, "precision": precision, "model_file": made.model_file,
             "batch": made.batch, "max_batch": made.batch or made.max_batch, "files": {}, "trm_config": c.to_dict(),
-            "task": task_entry(model.metadata.get("task"), c.seq_len), "inputs": inputs, "outputs": outputs,
+            "task": with_encoding(model.metadata.get("task"), c.seq_len), "inputs": inputs, "outputs": outputs,
             "io_names": {t["name"]: made.io_names.get(t["name"], t["name"]) for t in inputs + outputs},
             "halting": {**QHalt(threshold).to_manifest(), "max_steps": c.halt_max_steps},
             "init_bin": init_bin,
