@@ -365,6 +365,8 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
                "accuracy": m["accuracy"] / n, "exact_accuracy": m["exact_accuracy"] / n,
                "q_halt_accuracy": m["q_halt_accuracy"] / n, "steps": m["steps"] / n,
                "minutes": (time.time() - t_start) / 60, "curriculum": share}
+        if "q_continue_loss" in m:        # no_ACT_continue: false trains q_continue too
+            row["q_continue_loss"] = m["q_continue_loss"] / cfg.global_batch_size
         if log:
             log.write(json.dumps(row) + "\n")
             log.flush()
