@@ -125,7 +125,7 @@ def shipped_et_bundle(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shipped_puzzles() -> np.ndarray:
     """100 generated 9x9 Sudoku puzzles (seed 4) as tokens."""
-    from trm_edge.export.parity import sample_puzzles
+    from trm_edge.data import sample_puzzles
     return np.asarray(sample_puzzles({"name": "sudoku", "size": 9}, 81, 11, 100, seed=4), dtype=np.int64)
 
 

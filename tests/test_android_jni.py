@@ -30,7 +30,14 @@ pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
 
 @pytest.fixture(scope="module")
 def jvm(tmp_path_factory):
-    """libtrm_jni.so from the app's own CMakeLists.txt, and the Java driver compiled; returns a runner."""
+    """libtrm_jni.so from the app's own CMakeLists.txt, and the Java driver compiled; returns a runner.
+
+    This build (~30 CPU-s) compiles the runner library again, as position-independent code under the
+    app's CMakeLists.txt: that file is what the app builds with, so it is built here as it is, not
+    swapped for the runner's objects from build.sh. Most of this module's setup is elsewhere: the
+    session's one ExecuTorch export of the shipped model and the Python answers (conftest.py), shared
+    with the native runner, hostile-bundle and device-bench tests; they land here because this file
+    sorts first."""
     build = tmp_path_factory.mktemp("jni")
     for cmd in (["cmake", "-S", str(APP / "cpp"), "-B", str(build), f"-DEXECUTORCH_ROOT={executorch_root()}",
                  "-DCMAKE_BUILD_TYPE=Release"],
