@@ -90,6 +90,19 @@ def test_the_manifest_names_its_policy(tiny_onnx_bundle, tmp_path):
         Bundle(bundle).solve(sample_puzzles(m["task"], 16, 6, 4, seed=1))
 
 
+@pytest.mark.parametrize("target", ["onnx", "executorch", "coreml", "tflite"])
+def test_every_exporter_keeps_the_protocol(target):
+    import importlib
+
+    from trm_edge.export.protocol import Exporter
+    from trm_edge.targets import TARGETS
+    row = TARGETS[target]
+    pytest.importorskip(row.probe, reason=f"the {target} extra is not installed")
+    assert isinstance(importlib.import_module(row.exporter), Exporter)
+    module, cls = row.backend.split(":")
+    assert callable(getattr(importlib.import_module(module), cls))
+
+
 def _imports(path: Path):
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module:

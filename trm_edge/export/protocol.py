@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, runtime_checkable
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Exported:
     finish: Callable[[dict], None] | None = None   # writes the manifest (without files, parity) into the model file
 
 
+@runtime_checkable
 class Exporter(Protocol):
     SPELLING: str          # the op spelling of trm_edge.step this target converts exactly
     TOKEN_DTYPE: str       # "int64" or "int32"
