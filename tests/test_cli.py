@@ -1,4 +1,5 @@
-"""The command line: info and solve work; bad input gives one line and exit code 2."""
+"""The command line: info and solve work; bad input gives one line and exit code 2. Sudoku solves
+run the trained 4x4 model (tests/trained.py), so a wrong answer fails."""
 from __future__ import annotations
 
 import json
@@ -6,16 +7,33 @@ import subprocess
 import sys
 
 import pytest
+from trained import MAX_STEPS, trained_model_path
 
-from trm_edge.checkpoint import save_checkpoint
 from trm_edge.cli import main
 
 SUDOKU_4 = "1.3..4.1..1.4.2."     # 4x4, blanks as dots
 
 
+SOLVABLE_4 = ".2..3..24..1.13."     # 7 givens, one solution (checked by brute force):
+SOLVABLE_4_ANSWER = "1243341243212134"
+
+
 @pytest.fixture
-def sudoku_ckpt(tiny_sudoku_model, tmp_path):
-    return str(save_checkpoint(tiny_sudoku_model, tmp_path / "s.safetensors", task={"name": "sudoku", "size": 4}))
+def sudoku_ckpt():
+    return str(trained_model_path())
+
+
+def _cells(answer: str) -> str:
+    """An answer as printed (compact "1243..." or a grid with separators) as its 16 digits."""
+    return "".join(ch for ch in answer if ch.isdigit())
+
+
+def _solves(puzzle: str, answer: str) -> bool:
+    import numpy as np
+
+    from trm_edge.data.sudoku import check
+    tokens = np.array([[1 if c == "." else int(c) + 1 for c in puzzle]])
+    return bool(check(tokens, np.array([[int(c) + 1 for c in _cells(answer)]]))[0])
 
 
 def _run(argv, capsys):
@@ -37,19 +55,23 @@ def test_info(golden, capsys):
 
 
 def test_solve_sudoku(sudoku_ckpt, capsys):
-    code, out, _ = _run(["solve", "--model", sudoku_ckpt, "--puzzle", SUDOKU_4, "--json"], capsys)
+    code, out, _ = _run(["solve", "--model", sudoku_ckpt, "--puzzle", SOLVABLE_4, "--json"], capsys)
     assert code == 0
     row = json.loads(out)
-    assert 1 <= row["steps"] <= 6 and len(row["answer"].split("/")) == 5   # 4 rows + a box line
-    code, out, _ = _run(["solve", "--model", sudoku_ckpt, "--puzzle", SUDOKU_4, "--halting", "fixed"], capsys)
-    assert code == 0 and "steps 6," in out
+    assert len(_cells(row["answer"])) == 16      # every cell answered (whatever the notation)
+    assert _solves(SOLVABLE_4, row["answer"]) and _cells(row["answer"]) == SOLVABLE_4_ANSWER
+    assert 1 <= row["steps"] < MAX_STEPS        # q_halt stops the solved puzzle early
+    code, out, _ = _run(["solve", "--model", sudoku_ckpt, "--puzzle", SOLVABLE_4, "--halting", "fixed"], capsys)
+    assert code == 0 and f"steps {MAX_STEPS}," in out
 
 
 def test_solve_puzzle_file_batch(sudoku_ckpt, tmp_path, capsys):
     f = tmp_path / "p.txt"
-    f.write_text(f"# two puzzles\n{SUDOKU_4}\n{SUDOKU_4.replace('1', '.')}\n")
+    f.write_text(f"# two puzzles\n{SOLVABLE_4}\n{SUDOKU_4.replace('1', '.')}\n")
     code, out, _ = _run(["solve", "--model", sudoku_ckpt, "--puzzle-file", str(f), "--json"], capsys)
-    assert code == 0 and len(out.strip().splitlines()) == 2
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert code == 0 and len(rows) == 2
+    assert _solves(SOLVABLE_4, rows[0]["answer"])
 
 
 def test_solve_raw_tokens(golden, capsys):
