@@ -1,5 +1,6 @@
 """`trm-edge eval`: checker-based accuracy per step, halting calibration read off the fixed run agrees
-with a real early-halting run, JSON + PNG written; ARC goes through the voting evaluator."""
+with a real early-halting run, JSON + PNG written; ARC goes through the voting evaluator. Sudoku runs
+on the trained 4x4 model (tests/trained.py), so the accuracy and halting asserts can fail."""
 from __future__ import annotations
 
 import json
@@ -7,9 +8,11 @@ import json
 import pytest
 import torch
 
+from trained import MAX_HALT_STEPS, MAX_STEPS, MIN_FP32_ACCURACY, build_heldout, trained_model_path
+
 from trm_edge.checkpoint import save_checkpoint
 from trm_edge.cli import main
-from trm_edge.data.build import build_arc, build_sudoku
+from trm_edge.data.build import build_arc
 from trm_edge.model import TRM, TRMConfig
 
 
@@ -22,22 +25,28 @@ def _random_model(cfg: TRMConfig, seed=0) -> TRM:
     return m.eval()
 
 
-def test_eval_sudoku(tmp_path, capsys):
-    build_sudoku(tmp_path / "data", size=4, train=0, test=40, seed=1, progress=False)
-    m = _random_model(TRMConfig(seq_len=16, vocab_size=6, hidden_size=16, expansion=2, H_cycles=1, L_cycles=1,
-                                halt_max_steps=5, puzzle_emb_ndim=16, puzzle_emb_len=1, mlp_t=True,
-                                pos_encodings="none"))
-    ckpt = save_checkpoint(m, tmp_path / "m.safetensors", task={"name": "sudoku", "size": 4})
-    code = main(["eval", "--model", str(ckpt), "--data", str(tmp_path / "data"), "--puzzles", "30",
+@pytest.fixture(scope="module")
+def heldout(tmp_path_factory):
+    return build_heldout(tmp_path_factory.mktemp("heldout") / "data")
+
+
+def test_eval_sudoku(heldout, tmp_path, capsys):
+    code = main(["eval", "--model", str(trained_model_path()), "--data", str(heldout), "--puzzles", "150",
                  "--out", str(tmp_path / "ev")])
     assert code == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "ev" / "eval.json").read_text())
     assert (tmp_path / "ev" / "eval.png").stat().st_size > 1000
-    assert res["puzzles"] == 30 and len(res["accuracy_per_step"]) == 5
+    assert res["puzzles"] == 150 and len(res["accuracy_per_step"]) == MAX_STEPS
+    # the trained model solves the held-out puzzles: >= 95% after its first steps. Run past the step it
+    # halts at, it drifts a little (measured: 99% after step 2, 92-95% after step 8), so the fixed run is
+    # held to 85% and q_halt, which stops it once solved, to 95% and at least the fixed run's accuracy
+    assert res["fixed"]["accuracy"] == res["accuracy_per_step"][-1] >= 0.85
+    assert max(res["accuracy_per_step"][:2]) >= MIN_FP32_ACCURACY
+    assert res["q_halt_run"]["accuracy"] >= max(MIN_FP32_ACCURACY, res["fixed"]["accuracy"])
+    assert res["q_halt_run"]["mean_steps"] <= MAX_HALT_STEPS < MAX_STEPS
     # what the calibration reads off the fixed run is what a real q_halt run does
     assert res["q_halt"]["0.5"]["mean_steps"] == pytest.approx(res["q_halt_run"]["mean_steps"])
     assert res["q_halt"]["0.5"]["accuracy"] == pytest.approx(res["q_halt_run"]["accuracy"])
-    assert res["fixed"]["accuracy"] == res["accuracy_per_step"][-1]
     assert res["q_halt"]["0.3"]["mean_steps"] <= res["q_halt"]["0.9"]["mean_steps"]
 
 
@@ -54,23 +63,20 @@ def test_eval_arc_votes(tmp_path):
     assert vote["tasks"] >= 1 and 0.0 <= vote["pass@1"] <= vote["pass@2"] <= 1.0
 
 
-def test_eval_a_bundle_through_its_runtime(tmp_path, capsys):
+def test_eval_a_bundle_through_its_runtime(heldout, tmp_path, capsys):
     """`eval --model BUNDLE` runs the exported artifact (ONNX Runtime here) and scores it like the checkpoint."""
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from trm_edge.checkpoint import load_checkpoint
     from trm_edge.evaluate import evaluate
     from trm_edge.export.bundle import export_bundle
-    build_sudoku(tmp_path / "data", size=4, train=0, test=40, seed=1, progress=False)
-    m = _random_model(TRMConfig(seq_len=16, vocab_size=6, hidden_size=16, expansion=2, H_cycles=1, L_cycles=1,
-                                halt_max_steps=5, puzzle_emb_ndim=16, puzzle_emb_len=1, mlp_t=True,
-                                pos_encodings="none"))
-    ckpt = save_checkpoint(m, tmp_path / "m.safetensors", task={"name": "sudoku", "size": 4})
-    from trm_edge.checkpoint import load_checkpoint
-    bundle, _ = export_bundle(load_checkpoint(ckpt), "onnx", tmp_path / "b", log=lambda *a: None)
-    want = evaluate(ckpt, tmp_path / "data", puzzles=30, progress=False)
-    got = evaluate(bundle, tmp_path / "data", puzzles=30, progress=False)
-    assert got["accuracy_per_step"] == want["accuracy_per_step"]
+    ckpt = trained_model_path()
+    bundle, _ = export_bundle(load_checkpoint(ckpt), "onnx", tmp_path / "b", log=lambda *a: None, accuracy_puzzles=0)
+    want = evaluate(ckpt, heldout, puzzles=100, progress=False)
+    got = evaluate(bundle, heldout, puzzles=100, progress=False)
+    assert want["q_halt_run"]["accuracy"] >= MIN_FP32_ACCURACY and want["q_halt_run"]["mean_steps"] <= MAX_HALT_STEPS
+    assert got["accuracy_per_step"] == want["accuracy_per_step"]      # fp32: the same puzzles solved at every step
     assert got["q_halt_run"]["mean_steps"] == want["q_halt_run"]["mean_steps"]
-    code = main(["eval", "--model", str(bundle), "--data", str(tmp_path / "data"), "--puzzles", "30", "--no-fixed",
+    code = main(["eval", "--model", str(bundle), "--data", str(heldout), "--puzzles", "100", "--no-fixed",
                  "--out", str(tmp_path / "ev")])
     assert code == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "ev" / "eval.json").read_text())
