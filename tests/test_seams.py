@@ -189,3 +189,29 @@ def test_eval_json_is_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(TRMEdgeError, match="cannot write the evaluation"):
         _write(tmp_path, {"x": 1}, fixed=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_python_reads_the_encoding_rules_as_the_runner_does():
+    """Rule 6 for task.encoding (what the schema cannot say), in Python: every case the C++ runner
+    refuses beyond the schema is refused here too, and the encodings the tasks write pass."""
+    from test_native_encoding import BAD_TASKS
+
+    from trm_edge.data import TASKS, with_encoding
+    from trm_edge.runtime.manifest import encoding_errors
+    for case, (task, _, by_schema) in BAD_TASKS.items():
+        if not by_schema:
+            assert encoding_errors(task, 6), case
+    for name, (L, V) in {"sudoku": (81, 11), "maze": (900, 6), "arc": (900, 12), "tokens": (9, 4)}.items():
+        assert name in TASKS and encoding_errors(with_encoding({"name": name}, L), V) == []
+
+
+def test_target_and_policy_must_be_rows_of_the_tables(tiny_onnx_bundle, tmp_path):
+    from hostile_bundles import manifest, write
+    for key, value in (("target", "tensorrt"), ("policy", "sometimes")):
+        bundle = tmp_path / key
+        shutil.copytree(tiny_onnx_bundle, bundle)
+        m = manifest(bundle)
+        (m if key == "target" else m["halting"])[key] = value
+        write(bundle, m)
+        with pytest.raises(TRMEdgeError, match=f"{value!r} is none this runtime"):
+            Bundle(bundle)

@@ -204,9 +204,46 @@ def init_shape_ok(name: str, shape, config: dict) -> bool:
     return list(shape) in want
 
 
-def contract_errors(m: dict) -> list[str]:
-    """The rules a schema cannot state (module doc, rules 3 and 6) on a schema-valid manifest."""
+def encoding_errors(task: dict | None, vocab_size: int) -> list[str]:
+    """Rule 6 for task.encoding (export/README.md, "The task encoding"): what the schema cannot say."""
+    enc = (task or {}).get("encoding")
+    if not isinstance(enc, dict):
+        return []
     errs = []
+    cells = enc.get("cells")
+    if cells is not None:
+        chars = [c for c in cells if c is not None]
+        twice = sorted({c for c in chars if chars.count(c) > 1})
+        if twice:
+            errs.append(f"task.encoding.cells names {twice[0]!r} twice")
+        if len(cells) > vocab_size:
+            errs.append(f"task.encoding.cells lists {len(cells)} tokens, the vocabulary has {vocab_size}")
+        for a, b in (enc.get("aliases") or {}).items():
+            if b not in chars:
+                errs.append(f"task.encoding.aliases reads {a!r} as {b!r}, which is no cell")
+            if a in chars:
+                errs.append(f"task.encoding.aliases: {a!r} is a cell itself")
+        clash = [c for c in enc.get("skip", "") if c in chars or c in (enc.get("aliases") or {})]
+        if clash:
+            errs.append(f"task.encoding.skip holds {clash[0]!r}, which is a cell or an alias")
+    for key in ("pad", "eos"):
+        if key in enc and enc[key] >= vocab_size:
+            errs.append(f"task.encoding.{key} {enc[key]} is outside the vocabulary 0..{vocab_size - 1}")
+    if any(c >= vocab_size for c in enc.get("colours", ())):
+        errs.append(f"task.encoding.colours lie outside the vocabulary 0..{vocab_size - 1}")
+    return errs
+
+
+def contract_errors(m: dict) -> list[str]:
+    """The rules a schema cannot state (module doc, rules 3 and 6) on a schema-valid manifest: also
+    that the target is a row of the targets table and the halting policy one this runtime has."""
+    from trm_edge.runtime.halting import POLICIES
+    from trm_edge.targets import TARGETS
+    errs = []
+    if m["target"] not in TARGETS:
+        errs.append(f"target {m['target']!r} is none this runtime knows ({', '.join(TARGETS)})")
+    if m["halting"]["policy"] not in POLICIES:
+        errs.append(f"halting.policy {m['halting']['policy']!r} is none this runtime has ({', '.join(POLICIES)})")
     listed = m["files"]
     names = [*listed, m["model_file"]] + ([m["init_bin"]["file"]] if m.get("init_bin") else [])
     bad = [n for n in names if not NAME.fullmatch(n)]
@@ -251,7 +288,7 @@ def contract_errors(m: dict) -> list[str]:
                             f"{init_bin['file']} ({size} bytes)")
         if not {"y_init", "z_init"} <= seen:
             errs.append("init_bin lacks y_init or z_init")
-    return errs
+    return errs + encoding_errors(m.get("task"), c["vocab_size"])
 
 
 def validate_manifest(m, where="manifest.json") -> dict:
