@@ -11,7 +11,7 @@ object TrmNative {
      *  model's inputs against the manifest. Returns a handle for the other calls. */
     @JvmStatic external fun open(bundleDir: String, threads: Int): Long
 
-    /** 9 for a 9x9 Sudoku bundle, 0 when the bundle's task has no grid. */
+    /** The manifest's task.size: the grid side (9 for a 9x9 Sudoku, 30 for a 30x30 maze), 0 without one. */
     @JvmStatic external fun gridSize(handle: Long): Int
 
     /** Solves a puzzle given as text ('.' or '0' blank); halting is "q_halt" or "fixed". Calls
