@@ -73,9 +73,11 @@ def test_bench_latency_only(tiny_sudoku_model, tmp_path):
 
 def test_bench_bad_arguments(tmp_path, capsys):
     assert main(["bench", "--targets", "onnx,tensorrt"]) == 2
-    assert "--targets 'onnx,tensorrt': choose from" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--targets" in err and "'tensorrt' is not one of 'onnx', 'executorch', 'coreml', 'tflite'" in err
     assert main(["bench", "--threads", "two"]) == 2
-    assert "--threads 'two'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--threads" in err and "'two' is not a valid integer" in err
 
 
 def test_append_rows_from_elsewhere(tmp_path):
