@@ -19,15 +19,16 @@ import pytest
 from native_build import build_runner, python_solutions, sudoku_text, why_no_arm, why_no_native
 
 FIXED_PUZZLES = 3       # puzzles also compared over all 16 steps with fixed halting
-# qemu emulates every vector instruction (~15 s per step of the shipped model here, more with a
-# thread pool spinning on 2 loaded cores), so ARM64 runs the fewest steps that still test what it is
+# qemu emulates every vector instruction, so ARM64 runs as a phone's core (-cpu cortex-a76: NEON and
+# dot-product kernels, ~15 s per step of the shipped model here; qemu's default `max` CPU offers SVE and
+# SME, which XNNPACK then picks and qemu emulates ~13x slower: 216 s for one step), and the fewest steps that still test what it is
 # for: two puzzles whose Python step counts are known and differ, one of them more than 1 step (the
 # state carried between steps, and halting on q_halt at two different steps), one read as a Sudoku
 # string and one as tokens, on one thread. The x86-64 test above covers 100 puzzles, fixed halting
 # and the default thread pool; what only ARM64 can show (its build, its XNNPACK kernels, answers and
 # q_halt to 1e-4 of Python) still fails here on a real defect.
 ARM_THREADS = 1
-QEMU = ["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu"]
+QEMU = ["qemu-aarch64", "-cpu", "cortex-a76", "-L", "/usr/aarch64-linux-gnu"]
 
 pytestmark = pytest.mark.skipif(why_no_native() is not None, reason=str(why_no_native()))
 

@@ -5,7 +5,7 @@
 #   aarch64  cross-compiled with aarch64-linux-gnu-g++ against the aarch64 executorch wheel, which
 #            is downloaded once into BUILD_DIR/wheel ($EXECUTORCH_AARCH64_WHEEL: use that file instead)
 #
-# Then: BUILD_DIR/trm-runner BUNDLE --puzzle ...   (aarch64: qemu-aarch64 -L /usr/aarch64-linux-gnu BUILD_DIR/trm-runner ...)
+# Then: BUILD_DIR/trm-runner BUNDLE --puzzle ...   (aarch64: qemu-aarch64 -cpu cortex-a76 -L /usr/aarch64-linux-gnu BUILD_DIR/trm-runner ...)
 set -euo pipefail
 
 arch=${1:-}
