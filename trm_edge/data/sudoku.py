@@ -342,6 +342,7 @@ class SudokuTask(Task):
     name = "sudoku"
     has_checker = True
     build_options = ("size", "n_train", "n_test", "givens", "seed")
+    example_size = (81, 11)
 
     def codec(self, seq_len, vocab_size=None):
         return SudokuCodec.for_cells(seq_len)
@@ -353,6 +354,10 @@ class SudokuTask(Task):
 
     def sample(self, n, seq_len, vocab_size, seed=0):
         return to_tokens(generate(n, math.isqrt(seq_len), seed=seed + 777)["puzzles"])
+
+    def examples(self, n, seq_len, seed=0):
+        d = generate(n, math.isqrt(seq_len), seed=seed)
+        return to_tokens(d["puzzles"]), to_tokens(d["solutions"])
 
     def check(self, inputs, predictions):
         return check(inputs, predictions)

@@ -4,6 +4,8 @@ subclass instance named TASK, and one row of the table in trm_edge/data/__init__
     codec(seq_len, vocab_size)   puzzle text <-> tokens, the rules a puzzle's givens must keep
     encoding(task, seq_len)      how text becomes tokens, as DATA: the manifest's task.encoding
     sample(n, seq_len, vocab, seed)  real puzzles of the task (generated), tokens [n, L]
+    examples(n, seq_len, seed)   real puzzles with their answers, (puzzles, answers) [n, L] each
+    example_size                 (seq_len, vocab_size) of a typical model, for tests that walk the table
     check(inputs, predictions)   bool [n] by the task's own rule checker (no label; has_checker)
     random_view(rng, seq_len)    a random augmentation (View) with its exact inverse
     augment(inputs, labels, rng) training augmentation of a batch (None: the data is pre-augmented)
@@ -55,6 +57,7 @@ class Task:
     has_checker: bool = False     # check() is a rule checker needing no label
     comment: str | None = "#"
     build_options: tuple[str, ...] = ()
+    example_size: tuple[int, int] = (12, 7)
 
     def codec(self, seq_len: int, vocab_size: int | None = None):
         raise NotImplementedError
@@ -64,6 +67,11 @@ class Task:
 
     def sample(self, n: int, seq_len: int, vocab_size: int, seed: int = 0) -> np.ndarray:
         return np.random.default_rng(seed).integers(0, vocab_size, (n, seq_len))
+
+    def examples(self, n: int, seq_len: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Raw tokens: any tokens are their own answer."""
+        t = self.sample(n, seq_len, self.example_size[1], seed)
+        return t, t
 
     def check(self, inputs, predictions) -> np.ndarray | None:
         return None
