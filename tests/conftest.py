@@ -35,6 +35,18 @@ class Golden:
         return load_checkpoint(self.state_dict_path, self.config)
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A test that sets torch's thread count (the golden fixtures, a backend opened with threads=1)
+    must not leave the rest of the session on one thread."""
+    import sys
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(params=FIXTURE_NAMES)
 def golden(request):
     """One golden fixture. They ship with the repo, so a missing file is an error, not a skip."""
