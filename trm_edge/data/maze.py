@@ -419,12 +419,7 @@ class MazeTask(Task):
         return augment(inputs, labels, int(rng.integers(8)))     # one transform per batch
 
     def fits(self, task, seq_len):
-        side, size = math.isqrt(seq_len), task.get("size")
-        if size is not None and size * size != seq_len:
-            return f"a {size}x{size} maze has {size * size} cells, not {seq_len}"
-        if side * side != seq_len or side < 2:
-            return f"{seq_len} cells are not a square maze"
-        return None
+        return self.square_fits(task, seq_len, lambda side: side >= 2, "a square maze")
 
     def build(self, out, options):
         from trm_edge.data import build

@@ -371,12 +371,7 @@ class SudokuTask(Task):
         return augment(inputs, labels, rng)
 
     def fits(self, task, seq_len):
-        side, size = math.isqrt(seq_len), task.get("size")
-        if size is not None and size * size != seq_len:
-            return f"a {size}x{size} sudoku has {size * size} cells, not {seq_len}"
-        if side * side != seq_len or side not in BOXES:
-            return f"{seq_len} cells are not a sudoku grid (4x4, 6x6 or 9x9)"
-        return None
+        return self.square_fits(task, seq_len, lambda side: side in BOXES, "a sudoku grid (4x4, 6x6 or 9x9)")
 
     def build(self, out, options):
         from trm_edge.data import build

@@ -84,6 +84,16 @@ class Task:
     def fits(self, task: dict, seq_len: int) -> str | None:
         return None
 
+    def square_fits(self, task: dict, seq_len: int, side_ok, grid: str) -> str | None:
+        """`fits` for square grids: task.size (if given) squared is seq_len, and the side passes side_ok."""
+        import math
+        side, size = math.isqrt(seq_len), task.get("size")
+        if size is not None and size * size != seq_len:
+            return f"a {size}x{size} {self.name} has {size * size} cells, not {seq_len}"
+        if side * side != seq_len or not side_ok(side):
+            return f"{seq_len} cells are not {grid}"
+        return None
+
     def build(self, out, options: dict):
         from trm_edge.errors import TRMEdgeError
         raise TRMEdgeError(f"the {self.name} task has no dataset builder")
