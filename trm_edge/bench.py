@@ -65,25 +65,35 @@ class Row:
 # --------------------------------------------------------------------------- the machine's limit
 
 def gemm_peak(threads: int, n: int = 2048, seconds: float = 1.5) -> dict:
-    """Best-of GFLOP/s of an n x n x n fp32 matmul (and int8 -> int32, GOP/s) with `threads` threads."""
+    """Best-of GFLOP/s of an n x n x n fp32 matmul (and int8 -> int32, GOP/s) with `threads` threads.
+
+    Each kernel's size starts small and doubles up to n while one call takes under an eighth of
+    `seconds`: where a kernel is slow (torch's int8 matmul without VNNI runs at ~1 GOP/s, 26 s for one
+    2048^3 call) the peak is measured on a smaller matrix in about `seconds`, not in minutes."""
     import torch
     torch.set_num_threads(threads)
 
-    def best(fn, ops):
-        fn()
+    def best(fn, make) -> tuple[float, int]:
+        """(best rate, size) of fn(a, b) on size x size matrices from make(size)."""
+        size = 256
+        while True:
+            a, b = make(size), make(size)
+            t0 = time.perf_counter()
+            fn(a, b)                                   # also the warm-up
+            if size >= n or time.perf_counter() - t0 >= seconds / 8:
+                break
+            size *= 2
         rates, t_end = [], time.perf_counter() + seconds
         while time.perf_counter() < t_end or len(rates) < 3:
             t0 = time.perf_counter()
-            fn()
-            rates.append(ops / (time.perf_counter() - t0) / 1e9)
-        return max(rates)
+            fn(a, b)
+            rates.append(2 * size ** 3 / (time.perf_counter() - t0) / 1e9)
+        return max(rates), size
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    res = {"n": n, "threads": threads, "fp32_gflops": best(lambda: a @ b, 2 * n ** 3)}
+    res = {"threads": threads}
+    res["fp32_gflops"], res["n"] = best(torch.matmul, lambda k: torch.randn(k, k))
     try:
-        ai = torch.randint(-128, 127, (n, n), dtype=torch.int8)
-        bi = torch.randint(-128, 127, (n, n), dtype=torch.int8)
-        res["int8_gops"] = best(lambda: torch._int_mm(ai, bi), 2 * n ** 3)
+        res["int8_gops"], res["int8_n"] = best(torch._int_mm, lambda k: torch.randint(-128, 127, (k, k), dtype=torch.int8))
     except (RuntimeError, AttributeError):
         res["int8_gops"] = None
     return res
