@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from trm_edge.quiet import quiet
+from trm_edge.quiet import QUIET_ENV, quiet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ import os, sys
 from pathlib import Path
 sys.path.insert(0, "tests")
 from conftest import make_tiny_sudoku_model
-from trm_edge.quiet import quiet
+from trm_edge.quiet import QUIET_ENV, quiet
 
 mode, target, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 out.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,8 @@ print("AFTER print", flush=True)
 
 
 def _child(tmp_path, mode: str, target: str, **env):
-    e = {k: v for k, v in os.environ.items() if k != "TRM_EDGE_DEBUG"} | env
+    # the child starts from a neutral logging environment, whatever this process or its user set
+    e = {k: v for k, v in os.environ.items() if k not in ("TRM_EDGE_DEBUG", *QUIET_ENV)} | env
     r = subprocess.run([sys.executable, "-c", CHILD, mode, target, str(tmp_path / "out")], cwd=ROOT, env=e,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]

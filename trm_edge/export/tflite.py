@@ -8,13 +8,9 @@ quantized on the fly; the fastest variant measured on this CPU); int8-weights = 
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
-
-os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")   # our pipeline prints its own stages
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")         # TensorFlow's start-up chatter
 
 from trm_edge.export.protocol import Exported
 from trm_edge.step import example_inputs
