@@ -29,16 +29,22 @@ from trm_edge.model import TRM, SwiGLU, TRMConfig, rope_tables, rotate_half
 class Spelling:
     """How a step is written for a compiler. Same math, same weights."""
     attention: str = "sdpa"          # sdpa | bmm: explicit bmm + softmax on [B*heads, N, head_dim]
+                                     # | heads: one [B, N, head_dim] chain per head, no 4-D tensor
     split_projections: bool = False  # separate q/k/v and gate/up linears instead of fused ones
     rms: str = "mean"                # mean | matmul: mean of squares as a matmul with a constant 1/D vector
     rope: str = "heads"              # heads: on [B,N,heads,hd] | flat: on [B,N,D], rotation as a matmul
 
+    def __post_init__(self):
+        if self.attention == "heads" and self.rope != "flat":
+            raise ValueError("attention='heads' applies RoPE per head as a matmul: it needs rope='flat'")
+
 
 SPELLINGS = {
     "reference": Spelling(),
-    # XNNPACK delegates matmuls, bmm and elementwise ops on <= 3-D tensors; not SDPA's
-    # decomposition, 3-D mean, chunk/unbind, 4-D matmul: this keeps the graph in ~2 partitions.
-    "xnnpack": Spelling(attention="bmm", split_projections=True, rms="matmul", rope="flat"),
+    # XNNPACK delegates linears, bmm and elementwise ops on <= 3-D tensors; not SDPA's decomposition,
+    # 3-D mean, chunk/unbind, 4-D matmul, nor a reshape/permute that moves the dynamic batch: this
+    # keeps the graph in ~2 partitions.
+    "xnnpack": Spelling(attention="heads", split_projections=True, rms="matmul", rope="flat"),
     # Core ML's fuse_linear_bias pass crashes on RMSNorm written as a linear layer.
     "coreml": Spelling(attention="bmm", split_projections=True, rms="mean", rope="flat"),
 }
@@ -52,17 +58,20 @@ def _rms(h: torch.Tensor, eps: float, mean_vec: torch.Tensor | None) -> torch.Te
     return h * torch.rsqrt(ms + eps)
 
 
+def _linear(weight: torch.Tensor) -> nn.Linear:
+    """A frozen bias-free linear layer holding a copy of `weight` [out, in]."""
+    lin = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    lin.weight = nn.Parameter(weight.clone(), requires_grad=False)
+    return lin
+
+
 class _SwiGLU(nn.Module):
     def __init__(self, src: SwiGLU, split: bool):
         super().__init__()
         self.split = split
         w = src.gate_up.weight.detach()
         if split:
-            gate, up = w.chunk(2, dim=0)
-            self.gate = nn.Linear(w.shape[1], gate.shape[0], bias=False)
-            self.up = nn.Linear(w.shape[1], up.shape[0], bias=False)
-            self.gate.weight = nn.Parameter(gate.clone(), requires_grad=False)
-            self.up.weight = nn.Parameter(up.clone(), requires_grad=False)
+            self.gate, self.up = map(_linear, w.chunk(2, dim=0))
         else:
             self.gate_up = src.gate_up
         self.down = src.down
@@ -79,15 +88,21 @@ class _Attention(nn.Module):
         super().__init__()
         self.s, self.heads, self.hd = s, c.num_heads, c.head_dim
         w = src.qkv.weight.detach()
+        if s.attention == "heads":   # per head i: q_i = h @ Wq[i]^T, ...; out = sum_i a_i @ Wout[:, i]^T
+            hd, (wq, wk, wv), wo = self.hd, w.chunk(3, dim=0), src.out.weight.detach()
+            rows = [slice(i * hd, (i + 1) * hd) for i in range(self.heads)]
+            self.q, self.k, self.v = (nn.ModuleList(_linear(m[r]) for r in rows) for m in (wq, wk, wv))
+            self.out = nn.ModuleList(_linear(wo[:, r]) for r in rows)
+            return
         if s.split_projections:
-            self.q, self.k, self.v = (nn.Linear(c.hidden_size, c.hidden_size, bias=False) for _ in range(3))
-            for lin, part in zip((self.q, self.k, self.v), w.chunk(3, dim=0)):
-                lin.weight = nn.Parameter(part.clone(), requires_grad=False)
+            self.q, self.k, self.v = map(_linear, w.chunk(3, dim=0))
         else:
             self.qkv = src.qkv
         self.out = src.out
 
     def forward(self, h, rope):
+        if self.s.attention == "heads":
+            return self._per_head(h, rope)
         B, N, D = h.shape
         if self.s.split_projections:
             q, k, v = self.q(h), self.k(h), self.v(h)
@@ -110,6 +125,20 @@ class _Attention(nn.Module):
             p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(self.hd)), dim=-1)
             a = torch.bmm(p, v).reshape(B, self.heads, N, self.hd)
         return self.out(a.transpose(1, 2).reshape(B, N, D))
+
+    def _per_head(self, h, rope):
+        """Attention as `heads` chains on [B, N, head_dim]: the batch is never reshaped or permuted."""
+        out = None
+        for q_h, k_h, v_h, out_h in zip(self.q, self.k, self.v, self.out):
+            q, k, v = q_h(h), k_h(h), v_h(h)
+            if rope is not None:                                 # tables [N, head_dim], rotation [hd, hd]
+                cos, sin, rot = rope
+                q = q * cos + F.linear(q, rot) * sin
+                k = k * cos + F.linear(k, rot) * sin
+            p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(self.hd)), dim=-1)
+            o = out_h(torch.bmm(p, v))
+            out = o if out is None else out + o
+        return out
 
 
 class _Block(nn.Module):
@@ -149,9 +178,10 @@ class Step(nn.Module):
         self.lm_head, self.q_head = model.lm_head, model.q_head
         if c.pos_encodings == "rope" and not c.mlp_t:
             cos, sin = rope_tables(c.head_dim, N, c.rope_theta)
-            if s.rope == "flat":
-                cos, sin = cos.repeat(1, c.num_heads), sin.repeat(1, c.num_heads)   # [N, D]
-                self.register_buffer("rope_rot", _rotation_matrix(c.num_heads, c.head_dim).T.contiguous(), persistent=False)
+            if s.rope == "flat":    # on [B, N, D], or per head on [B, N, head_dim]
+                heads = 1 if s.attention == "heads" else c.num_heads
+                cos, sin = cos.repeat(1, heads), sin.repeat(1, heads)                # [N, heads * hd]
+                self.register_buffer("rope_rot", _rotation_matrix(heads, c.head_dim).T.contiguous(), persistent=False)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         if s.rms == "matmul":

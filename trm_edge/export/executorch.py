@@ -1,7 +1,8 @@
 """ExecuTorch + XNNPACK: torch.export -> edge dialect -> XNNPACK delegate -> step.pte.
 
-The step is written in the `xnnpack` spelling (split projections, bmm attention, RoPE and the
-RMSNorm mean as matmuls), which keeps the graph in ~2 delegated partitions instead of ~250.
+The step is written in the `xnnpack` spelling (split projections, attention per head on 3-D
+tensors, RoPE and the RMSNorm mean as linear layers), which keeps the graph in 2 delegated
+partitions (MLP-t and attention models, dynamic batch) instead of dozens to hundreds.
 int8: torchao pt2e with the XNNPACK quantizer, dynamic per-channel int8 weights and activations.
 A dynamic batch is exported from an example batch of 2 (batch 1 would specialise the dimension).
 The manifest is embedded as a constant method, `trm_edge_manifest` (a string), at lowering.
