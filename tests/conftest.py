@@ -7,6 +7,7 @@ from ../shared/fixtures/official_trm/ beside the clone (TRM_EDGE_SHARED override
 `official_trm` fixture, which skips, saying why, where it is absent."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -33,6 +34,30 @@ class Golden:
     def model(self):
         from trm_edge.checkpoint import load_checkpoint
         return load_checkpoint(self.state_dict_path, self.config)
+
+
+# The suite runs on 2 workers (pytest-xdist, `-n 2` in pyproject.toml) and each test file stays on one
+# worker, so its module fixtures (one export per bundle) are made once; the native tests are one unit,
+# so the session's one ExecuTorch export of the shipped model and the runner builds are made once too.
+# `-n 0` runs everything in this process.
+NATIVE_FILES = {"test_android_jni", "test_device_bench", "test_native_encoding", "test_native_hostile",
+                "test_native_runner"}
+
+
+def unit(nodeid: str) -> str:
+    """The scheduling unit of a test: its file, or "native" for the files sharing the native fixtures."""
+    stem = Path(nodeid.split("::", 1)[0]).stem
+    return "native" if stem in NATIVE_FILES else stem
+
+
+if importlib.util.find_spec("xdist") is not None:
+    def pytest_xdist_make_scheduler(config, log):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ByUnit(LoadScopeScheduling):     # xdist's loadgroup marks do not reach pytest 9.2's node ids
+            def _split_scope(self, nodeid: str) -> str:
+                return unit(nodeid)
+        return ByUnit(config, log)
 
 
 @pytest.fixture(autouse=True)
