@@ -58,6 +58,18 @@ def _rms(h: torch.Tensor, eps: float, mean_vec: torch.Tensor | None) -> torch.Te
     return h * torch.rsqrt(ms + eps)
 
 
+def _rope_flat(t: torch.Tensor, rope) -> torch.Tensor:
+    """RoPE on the last dim with tables [N, width] and rotation R as a linear layer (rot holds R^T)."""
+    cos, sin, rot = rope
+    return t * cos + F.linear(t, rot) * sin
+
+
+def _bmm_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(head_dim)) v on 3-D [rows, N, head_dim] tensors."""
+    p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(q.shape[-1])), dim=-1)
+    return torch.bmm(p, v)
+
+
 def _linear(weight: torch.Tensor) -> nn.Linear:
     """A frozen bias-free linear layer holding a copy of `weight` [out, in]."""
     lin = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
@@ -109,9 +121,7 @@ class _Attention(nn.Module):
         else:
             q, k, v = self.qkv(h).split(D, dim=-1)
         if rope is not None and self.s.rope == "flat":       # tables [N, D], rotation [D, D]
-            cos, sin, rot = rope
-            q = q * cos + F.linear(q, rot) * sin                # q @ R, as a linear layer (rot holds R^T)
-            k = k * cos + F.linear(k, rot) * sin
+            q, k = _rope_flat(q, rope), _rope_flat(k, rope)
         q, k, v = (t.reshape(B, N, self.heads, self.hd) for t in (q, k, v))
         if rope is not None and self.s.rope == "heads":      # tables [N, head_dim]
             cos, sin = rope
@@ -122,8 +132,7 @@ class _Attention(nn.Module):
             a = F.scaled_dot_product_attention(q, k, v)
         else:
             q, k, v = (t.reshape(B * self.heads, N, self.hd) for t in (q, k, v))
-            p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(self.hd)), dim=-1)
-            a = torch.bmm(p, v).reshape(B, self.heads, N, self.hd)
+            a = _bmm_attention(q, k, v).reshape(B, self.heads, N, self.hd)
         return self.out(a.transpose(1, 2).reshape(B, N, D))
 
     def _per_head(self, h, rope):
@@ -132,11 +141,8 @@ class _Attention(nn.Module):
         for q_h, k_h, v_h, out_h in zip(self.q, self.k, self.v, self.out):
             q, k, v = q_h(h), k_h(h), v_h(h)
             if rope is not None:                                 # tables [N, head_dim], rotation [hd, hd]
-                cos, sin, rot = rope
-                q = q * cos + F.linear(q, rot) * sin
-                k = k * cos + F.linear(k, rot) * sin
-            p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(self.hd)), dim=-1)
-            o = out_h(torch.bmm(p, v))
+                q, k = _rope_flat(q, rope), _rope_flat(k, rope)
+            o = out_h(_bmm_attention(q, k, v))
             out = o if out is None else out + o
         return out
 

@@ -15,6 +15,7 @@ subclass instance named TASK, and one row of the table in trm_edge/data/__init__
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,7 +87,6 @@ class Task:
 
     def square_fits(self, task: dict, seq_len: int, side_ok, grid: str) -> str | None:
         """`fits` for square grids: task.size (if given) squared is seq_len, and the side passes side_ok."""
-        import math
         side, size = math.isqrt(seq_len), task.get("size")
         if size is not None and size * size != seq_len:
             return f"a {size}x{size} {self.name} has {size * size} cells, not {seq_len}"
