@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -542,6 +543,14 @@ class ArcView(View):
                 out[i] = encode_grid(fn(grid))
         return out.reshape(t.shape)
 
+    @property
+    def key(self) -> tuple:
+        a = self.augmentation
+        return (None, None) if a.is_identity else (a.dihedral, tuple(a.colours))
+
+    def to_manifest(self) -> dict:
+        return {"cells": None, "tokens": None, "describe": self.describe}
+
     def apply(self, tokens) -> np.ndarray:
         return self._each(tokens, self.augmentation.apply)
 
@@ -572,6 +581,9 @@ class ArcTaskRow(Task):
         aug = random_augmentation(rng)
         return ArcView(augmentation=aug, describe={"name": "arc", "dihedral": aug.dihedral,
                                                    "colours": list(aug.colours)})
+
+    def view_count(self, seq_len):
+        return 8 * math.factorial(9)      # dihedral transforms x permutations of colours 1..9
 
     def fits(self, task, seq_len):
         return None if seq_len == SEQ_LEN else f"an ARC model takes {SEQ_LEN} tokens (30x30), not {seq_len}"

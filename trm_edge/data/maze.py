@@ -415,6 +415,9 @@ class MazeTask(Task):
         return View(cells=None if k == 0 else cells, describe={"name": "dihedral", "id": k,
                                                                "transform": DIHEDRAL_NAMES[k]})
 
+    def view_count(self, seq_len):
+        return 8 if _side(seq_len) > 1 else 1
+
     def augment(self, inputs, labels, rng):
         return augment(inputs, labels, int(rng.integers(8)))     # one transform per batch
 

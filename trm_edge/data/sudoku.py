@@ -238,6 +238,72 @@ def rating(puzzle: np.ndarray) -> int:
             return int((g == 0).sum())
 
 
+def backtracks(puzzle: np.ndarray) -> int:
+    """Difficulty by search: the dead ends a plain DPLL meets before it finds the solution (unit
+    propagation, which on Sudoku is naked and hidden singles; then the first cell with fewest
+    candidates, digits in increasing order). 0: singles alone solve it."""
+    n = puzzle.shape[0]
+    box = _boxes_of(n)
+    peers = [np.flatnonzero((np.arange(n * n) // n == i // n) | (np.arange(n * n) % n == i % n) | (box == box[i]))
+             for i in range(n * n)]
+    units = ([np.arange(r * n, r * n + n) for r in range(n)] + [np.arange(c, n * n, n) for c in range(n)]
+             + [np.flatnonzero(box == b) for b in range(n)])
+    full = (1 << n) - 1
+    count = [0]
+
+    def propagate(g):
+        """Singles until none is left; False on a contradiction."""
+        while True:
+            changed = False
+            cand = {}
+            for i in np.flatnonzero(g == 0):
+                used = 0
+                for j in peers[i]:
+                    if g[j]:
+                        used |= 1 << (int(g[j]) - 1)
+                free = full & ~used
+                if not free:
+                    return False, cand
+                if free & (free - 1) == 0:
+                    g[i] = free.bit_length()
+                    changed = True
+                cand[int(i)] = free
+            if changed:
+                continue
+            for unit in units:
+                for d in range(n):
+                    if any(g[j] == d + 1 for j in unit):
+                        continue
+                    spots = [int(j) for j in unit if g[j] == 0 and cand.get(int(j), 0) >> d & 1]
+                    if not spots:
+                        return False, cand
+                    if len(spots) == 1:
+                        g[spots[0]] = d + 1
+                        changed = True
+            if not changed:
+                return True, cand
+
+    def search(g) -> bool:
+        ok, cand = propagate(g)
+        if not ok:
+            count[0] += 1
+            return False
+        if not cand or (g > 0).all():
+            return True
+        i = min(cand, key=lambda c: (bin(cand[c]).count("1"), c))
+        for d in range(n):
+            if cand[i] >> d & 1:
+                h = g.copy()
+                h[i] = d + 1
+                if search(h):
+                    g[:] = h
+                    return True
+        return False
+
+    search(puzzle.reshape(-1).astype(np.int64).copy())
+    return count[0]
+
+
 def make_puzzle(solution: np.ndarray, givens: int, rng: np.random.Generator, checker: UniquenessChecker) -> np.ndarray:
     """Blank cells of `solution` in random order while the puzzle stays unique, down to `givens` clues (or as
     far as uniqueness allows)."""
@@ -257,29 +323,52 @@ def make_puzzle(solution: np.ndarray, givens: int, rng: np.random.Generator, che
     return puzzle
 
 
-def generate(count: int, size: int = 9, givens: tuple[int, int] = (31, 45), seed: int = 0,
-             progress: bool = False) -> dict[str, np.ndarray]:
-    """`count` puzzles with a unique solution (proved by SAT), clue counts drawn uniformly from `givens`.
+DIFFICULTIES = {   # name -> what a puzzle of it is
+    "moderate": "clues drawn uniformly from a range (default 31-45), blanked at random while the solution stays unique",
+    "minimal": "no given can be removed (blanked while unique, down to as few as uniqueness allows)",
+    "hard": "minimal, and singles alone do not solve it (a plain DPLL must backtrack or branch)",
+}
 
-    Returns grids: puzzles and solutions [count, N, N] (0 = blank), givens and rating [count].
+
+def generate(count: int, size: int = 9, givens: tuple[int, int] = (31, 45), seed: int = 0,
+             progress: bool = False, difficulty: str = "moderate") -> dict[str, np.ndarray]:
+    """`count` puzzles with a unique solution (proved by SAT) of a difficulty (DIFFICULTIES): moderate
+    draws clue counts uniformly from `givens`; minimal and hard ignore it.
+
+    Returns grids: puzzles and solutions [count, N, N] (0 = blank), givens, rating (blanks left after
+    singles) and backtracks (DPLL dead ends) [count].
     """
     rng = np.random.default_rng(seed)
     checker = UniquenessChecker(size)
-    out = {k: [] for k in ("puzzles", "solutions", "givens", "rating")}
-    it = range(count)
+    if difficulty not in DIFFICULTIES:
+        raise PuzzleError(f"difficulty must be one of {', '.join(DIFFICULTIES)}, got {difficulty!r}")
+    out = {k: [] for k in ("puzzles", "solutions", "givens", "rating", "backtracks")}
+    bar = None
     if progress:
         from tqdm import tqdm
-        it = tqdm(it, desc=f"sudoku {size}x{size}", unit="puzzle")
-    for i in it:
-        if i and i % 200 == 0:    # retired clauses pile up in the solver and slow it down: start afresh
+        bar = tqdm(total=count, desc=f"sudoku {size}x{size} {difficulty}", unit="puzzle")
+    tries = 0
+    while len(out["puzzles"]) < count:
+        tries += 1
+        if tries % 200 == 0:    # retired clauses pile up in the solver and slow it down: start afresh
             checker = UniquenessChecker(size)
         sol = random_solution(size, rng)
-        puz = make_puzzle(sol, int(rng.integers(givens[0], givens[1] + 1)), rng, checker)
+        clues = int(rng.integers(givens[0], givens[1] + 1)) if difficulty == "moderate" else 0
+        puz = make_puzzle(sol, clues, rng, checker)
+        r = rating(puz)
+        if difficulty == "hard" and r == 0:
+            continue
         out["puzzles"].append(puz)
         out["solutions"].append(sol)
         out["givens"].append(int((puz > 0).sum()))
-        out["rating"].append(rating(puz))
-    shapes = {"puzzles": (0, size, size), "solutions": (0, size, size), "givens": (0,), "rating": (0,)}
+        out["rating"].append(r)
+        out["backtracks"].append(backtracks(puz))
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    shapes = {"puzzles": (0, size, size), "solutions": (0, size, size), "givens": (0,), "rating": (0,),
+              "backtracks": (0,)}
     return {k: np.array(v, dtype=np.int64) if v else np.zeros(shapes[k], np.int64) for k, v in out.items()}
 
 
@@ -341,7 +430,7 @@ from trm_edge.data.task import Task, View  # noqa: E402
 class SudokuTask(Task):
     name = "sudoku"
     has_checker = True
-    build_options = ("size", "n_train", "n_test", "givens", "seed")
+    build_options = ("size", "n_train", "n_test", "givens", "difficulty", "seed")
     example_size = (81, 11)
 
     def codec(self, seq_len, vocab_size=None):
@@ -353,10 +442,12 @@ class SudokuTask(Task):
                 "skip": " \t|-+"}
 
     def sample(self, n, seq_len, vocab_size, seed=0):
-        return to_tokens(generate(n, math.isqrt(seq_len), seed=seed + 777)["puzzles"])
+        return self.examples(n, seq_len, seed + 777)[0]
 
     def examples(self, n, seq_len, seed=0):
-        d = generate(n, math.isqrt(seq_len), seed=seed)
+        from trm_edge.data.build import SUDOKU_DEFAULT_GIVENS
+        size = math.isqrt(seq_len)
+        d = generate(n, size, SUDOKU_DEFAULT_GIVENS.get(size, (31, 45)), seed=seed)
         return to_tokens(d["puzzles"]), to_tokens(d["solutions"])
 
     def check(self, inputs, predictions):
@@ -367,6 +458,17 @@ class SudokuTask(Task):
         cells, token_map = random_augmentation(math.isqrt(seq_len), rng)
         return View(cells=cells, tokens=token_map, describe={"name": "sudoku symmetry"})
 
+    def view_count(self, seq_len):
+        """digits! x bands! x (rows per band!)^bands x stacks! x (columns per stack!)^stacks, x2 for the
+        transpose where boxes are square: every one a different map of the grid."""
+        size = math.isqrt(seq_len)
+        if size not in BOXES:
+            return 1
+        br, bc = BOXES[size]
+        f = math.factorial
+        n = f(size) * f(size // br) * f(br) ** (size // br) * f(size // bc) * f(bc) ** (size // bc)
+        return n * 2 if br == bc else n
+
     def augment(self, inputs, labels, rng):
         return augment(inputs, labels, rng)
 
@@ -376,7 +478,8 @@ class SudokuTask(Task):
     def build(self, out, options):
         from trm_edge.data import build
         return build.build_sudoku(out, 9 if options.get("size") is None else options["size"], options["n_train"],
-                                  options["n_test"], options.get("givens"), options["seed"])
+                                  options["n_test"], options.get("givens"), options["seed"],
+                                  difficulty=options.get("difficulty") or "moderate")
 
 
 TASK = SudokuTask()

@@ -8,6 +8,8 @@ subclass instance named TASK, and one row of the table in trm_edge/data/__init__
     example_size                 (seq_len, vocab_size) of a typical model, for tests that walk the table
     check(inputs, predictions)   bool [n] by the task's own rule checker (no label; has_checker)
     random_view(rng, seq_len)    a random augmentation (View) with its exact inverse
+    view_count(seq_len)          how many distinct views the task's symmetry group holds
+    views(k, seq_len, seed)      k distinct views, the identity first (deterministic; a prefix of k+1)
     augment(inputs, labels, rng) training augmentation of a batch (None: the data is pre-augmented)
     fits(task, seq_len)          why a model or dataset of seq_len tokens is not this task's, or None
     build(out, options)          write a dataset; `build_options` names the CLI options it takes
@@ -16,6 +18,7 @@ subclass instance named TASK, and one row of the table in trm_edge/data/__init__
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +52,26 @@ class View:
             t = t[..., np.argsort(self.cells)]
         return np.ascontiguousarray(t, dtype=np.int64)
 
+    @property
+    def key(self) -> tuple:
+        """Equal for views that transform every puzzle alike (an identity permutation counts as none)."""
+        def part(a):
+            return None if a is None or np.array_equal(a, np.arange(len(a))) else np.asarray(a, np.int64).tobytes()
+        return part(self.cells), part(self.tokens)
+
+    def to_manifest(self) -> dict:
+        """The view as data (what a bundle's manifest lists and an app applies): output position i takes
+        input position cells[i], then token t becomes tokens[t]; null: unchanged."""
+        return {"cells": None if self.cells is None else [int(c) for c in self.cells],
+                "tokens": None if self.tokens is None else [int(t) for t in self.tokens],
+                "describe": self.describe}
+
+    @classmethod
+    def from_manifest(cls, d: dict) -> "View":
+        return cls(cells=None if d.get("cells") is None else np.asarray(d["cells"], dtype=np.int64),
+                   tokens=None if d.get("tokens") is None else np.asarray(d["tokens"], dtype=np.int64),
+                   describe=d.get("describe") or {})
+
 
 IDENTITY = View(describe={"name": "identity"})
 
@@ -79,6 +102,32 @@ class Task:
 
     def random_view(self, rng: np.random.Generator, seq_len: int) -> View:
         return IDENTITY
+
+    def view_count(self, seq_len: int) -> int:
+        return 1
+
+    def views(self, k: int, seq_len: int, seed: int = 0) -> list[View]:
+        """k distinct views of the task, the identity first, the rest drawn by random_view from
+        `seed` (so views(k) is a prefix of views(k + 1)); a TRMEdgeError when k is no count of views
+        or more than the task's symmetry group holds."""
+        from trm_edge.errors import TRMEdgeError
+        from trm_edge.runtime.decide import MAX_VIEWS
+        group = self.view_count(seq_len)
+        top = min(group, MAX_VIEWS)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+            raise TRMEdgeError(f"views must be a whole number from 1 to {top}, got {k!r}")
+        if k > top:
+            why = (f"the {self.name or 'raw tokens'} task has {group} distinct view{'s' * (group != 1)} (its symmetry group)"
+                   if group <= MAX_VIEWS else f"at most {MAX_VIEWS} views per puzzle are run")
+            raise TRMEdgeError(f"views={k} is more than {why}; ask for at most {top}")
+        rng = np.random.default_rng(seed)
+        out, seen = [IDENTITY], {IDENTITY.key}
+        while len(out) < k:
+            v = self.random_view(rng, seq_len)
+            if v.key not in seen:
+                seen.add(v.key)
+                out.append(v)
+        return out
 
     augment = None    # (inputs, labels, rng) -> (inputs, labels): on-the-fly training augmentation
 

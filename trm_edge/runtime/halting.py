@@ -23,7 +23,8 @@ class Halting:
     name = ""
 
     def stop(self, step: int, q_halt: np.ndarray) -> np.ndarray:
-        """bool [rows]: the rows (given their q_halt logits after supervision step `step`) that stop now."""
+        """bool [rows]: the rows (given their q_halt logits after supervision step `step`: an int, or each
+        row's own steps as an array when views start at different times) that stop now."""
         raise NotImplementedError
 
     def to_manifest(self) -> dict:

@@ -8,9 +8,12 @@ threshold and max steps), `backend` (what runs the step, e.g. "onnx int8"), and 
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from trm_edge.errors import PuzzleError, TRMEdgeError
+from trm_edge.runtime.decide import Decision, decision
 from trm_edge.runtime.halting import Halting
 from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
 
@@ -27,6 +30,7 @@ class Solver:
     y_init: np.ndarray
     z_init: np.ndarray
     halting: dict          # {"policy": name, "threshold": t, "max_steps": S}
+    views_default: dict = {}   # a manifest's views: {"count": K, "policy_object": Decision, ...}
     backend: str
     table_name = "the puzzle table"
 
@@ -74,12 +78,38 @@ class Solver:
             raise PuzzleError(f"puzzle id {int(bad[0])} is outside {self.table_name} (0..{size - 1})")
         return np.asarray(self.table_rows(ids.astype(np.int64)), dtype=np.float32)
 
+    def task_views(self, k: int) -> list:
+        """The first k views of this model's task (a bundle lists its own; see runtime/decide.py)."""
+        from trm_edge.data import lookup
+        return lookup(self.task).views(k, self.seq_len)
+
+    def verifier(self):
+        """The task's rule checker (inputs, answers) -> bool [n], or None where the task has none."""
+        from trm_edge.data import lookup
+        t = lookup(self.task)
+        return t.check if t.has_checker else None
+
     def solve(self, tokens, puzzle_ids=None, puzzle_emb=None, halting: str | Halting | None = None,
-              threshold: float | None = None, max_steps: int | None = None, **kw) -> Solution:
+              threshold: float | None = None, max_steps: int | None = None, views=None,
+              decide: str | Decision | None = None, **kw) -> Solution:
         """Solve puzzles (tokens [B, L], or [L]) with the host loop; options default to this model's
-        (a bundle's manifest; a checkpoint's q_halt at 0.5 over its halt_max_steps). puzzle_ids pick
-        rows of the puzzle table (default row 0, the blank puzzle); puzzle_emb gives the rows instead.
-        Other keywords go to runtime.loop.solve (record, record_states, progress)."""
+        (a bundle's manifest; a checkpoint's q_halt at 0.5 over its halt_max_steps, one view). puzzle_ids
+        pick rows of the puzzle table (default row 0, the blank puzzle); puzzle_emb gives the rows instead.
+        views: K (the task's first K views) or a list of Views; decide: the decision policy over them
+        (runtime/decide.py: a name or a Decision). Other keywords go to runtime.loop.solve (record,
+        record_states, progress)."""
+        d = self.views_default
+        if views is None:
+            views, decide = d.get("count", 1), d.get("policy_object") if decide is None else decide
+        if isinstance(views, numbers.Integral) and not isinstance(views, bool):
+            views = self.task_views(int(views))
+        elif not isinstance(views, (list, tuple)):
+            raise TRMEdgeError(f"views must be a whole number of views or a list of Views, got {views!r}")
+        if decide is None:
+            decide = d.get("policy_object")
+        chosen = decision("vote" if decide is None else decide)
+        if chosen.verify:
+            kw.setdefault("verifier", self.verifier())
         h = self.halting
         halting = h["policy"] if halting is None else halting
         threshold = h.get("threshold", 0.5) if threshold is None else threshold
@@ -97,4 +127,5 @@ class Solver:
         if puzzle_emb is not None and np.shape(puzzle_emb) != (len(tokens), ndim):
             raise PuzzleError(f"puzzle_emb has shape {list(np.shape(puzzle_emb))}; the model takes "
                               f"[{len(tokens)}, {ndim}]")
-        return solve(self.step, tokens, puzzle_emb, self.y_init, self.z_init, max_steps=max_steps, halting=halt, **kw)
+        return solve(self.step, tokens, puzzle_emb, self.y_init, self.z_init, max_steps=max_steps, halting=halt,
+                     views=views, decide=chosen, **kw)

@@ -1,0 +1,175 @@
+"""Decision policies over the views of a puzzle (numpy only): which answer a puzzle gets, and when
+its views may stop. One class here plus one row of DECISIONS.
+
+`solve(..., views=K)` (runtime/loop.py) runs K views of every puzzle (view 0 the identity, the
+others a task's augmentations), each halting on its own (runtime/halting.py: fixed, q_halt). After
+every step the puzzle's decision policy is asked whether the puzzle is done (`done`), and when it
+is, which finished view's answer it takes (`choose`). Answers are compared after mapping them back
+(View.invert), as the reference's ARC evaluator compares inverse-augmented grids.
+
+    vote       every view runs to its own halt; the answer with most views wins, ties broken by the
+               higher mean sigmoid(q_halt) (float64), then by the lower view index: the ranking of
+               the reference's evaluators/arc.py (count, mean q; a stable sort in view order).
+    best_q     every view runs to its own halt; the view with the highest q_halt wins (lowest index
+               on ties): the Q head as a selector across trajectories.
+    consensus  vote, but a puzzle stops as soon as the views still to come cannot change the vote
+               (the leader has more votes than the runner-up plus every running and unlaunched
+               view): EXACT, the full run's vote always. With `agree=m` it also stops once m
+               finished views agree (cheaper, not exact); with `wave=w` it launches w views at a
+               time, more only when those have finished undecided (easy puzzles cost one wave).
+
+Any policy takes `budget=N` (view-steps per puzzle: at N its running views are cut and vote with
+their current answers) and `verify=True` (a task's rule checker, no label: a finished answer that
+keeps the rules ends the puzzle and wins). Either makes a policy inexact (`exact` False), and a
+verified result is reported as the verifier's, never as the model's own.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from trm_edge.errors import TRMEdgeError
+
+MAX_VIEWS = 1024     # views per puzzle at most (also the bundle schema's bound)
+
+
+def _count(value, what: str, low: int = 1, high: int = 1 << 30) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise TRMEdgeError(f"{what} must be a whole number from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+def sigmoid64(q) -> np.ndarray:
+    """sigmoid of q_halt logits in float64, as the reference's evaluator scores them."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(q, dtype=np.float64)))
+
+
+def tally(keys: list[bytes], q) -> list[tuple[bytes, int, float, int]]:
+    """The reference's ranking of answers: (key, count, mean sigmoid(q_halt), first view position),
+    sorted by (count, mean q) descending; equal ones keep the order in which they first appear."""
+    stats: dict[bytes, list] = {}
+    for i, (k, p) in enumerate(zip(keys, sigmoid64(q).tolist())):
+        s = stats.setdefault(k, [0, 0.0, i])
+        s[0] += 1
+        s[1] += p
+    ranked = [(k, c, total / c, first) for k, (c, total, first) in stats.items()]
+    return sorted(ranked, key=lambda r: (r[1], r[2]), reverse=True)     # stable: ties keep first-seen order
+
+
+class Decision:
+    name = ""
+
+    def __init__(self, agree=None, wave=None, budget=None, verify=False):
+        self.agree = _count(agree, "agree (finished views that must agree)")
+        self.wave = _count(wave, "wave (views launched at a time)", high=MAX_VIEWS)
+        self.budget = _count(budget, "budget (view-steps per puzzle)")
+        if not isinstance(verify, bool):
+            raise TRMEdgeError(f"verify is true or false, got {verify!r}")
+        self.verify = verify
+
+    @property
+    def exact(self) -> bool:
+        """True when stopping early never changes the answer a full run of the same views would choose."""
+        return self.budget is None and not self.verify
+
+    def first(self, views: int) -> int:
+        """Views launched at the start (and at each later wave)."""
+        return views if self.wave is None else min(self.wave, views)
+
+    def done(self, keys: list[bytes], q: np.ndarray, running: int, unlaunched: int, verified=None) -> bool:
+        """Whether a puzzle stops now, given its finished views' answer keys and q_halt logits (in
+        view order), its running views and the views not launched yet. `verified` [n] bool: the
+        verifier's verdict per finished view (None without one)."""
+        if self.verify and verified is not None and np.any(verified):
+            return True
+        return running == 0 and unlaunched == 0
+
+    def choose(self, keys: list[bytes], q: np.ndarray, verified=None) -> int:
+        """The position (into keys) of the answer the puzzle takes."""
+        raise NotImplementedError
+
+    def pick(self, keys, q, verified=None) -> int:
+        """choose(), but with a verifier a rule-keeping answer goes first (then this policy's choice among them)."""
+        if self.verify and verified is not None and np.any(verified):
+            ok = np.flatnonzero(verified)
+            return int(ok[self.choose([keys[i] for i in ok], np.asarray(q)[ok])])
+        return self.choose(keys, q)
+
+    def to_manifest(self) -> dict:
+        d = {"policy": self.name}
+        for k in ("agree", "wave", "budget"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        if self.verify:
+            d["verify"] = True
+        return d
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.to_manifest().items() if k != 'policy')})"
+
+
+class Vote(Decision):
+    name = "vote"
+
+    def __init__(self, agree=None, wave=None, budget=None, verify=False):
+        if agree is not None:
+            raise TRMEdgeError("agree belongs to the consensus policy; use --policy consensus --agree M")
+        super().__init__(None, wave, budget, verify)
+
+    def choose(self, keys, q, verified=None):
+        return tally(keys, q)[0][3]
+
+
+class BestQ(Decision):
+    name = "best_q"
+
+    def __init__(self, agree=None, wave=None, budget=None, verify=False):
+        if agree is not None:
+            raise TRMEdgeError("agree belongs to the consensus policy; use --policy consensus --agree M")
+        super().__init__(None, wave, budget, verify)
+
+    def choose(self, keys, q, verified=None):
+        return int(np.argmax(np.asarray(q, dtype=np.float64)))     # first of the highest
+
+
+class Consensus(Vote):
+    name = "consensus"
+
+    def __init__(self, agree=None, wave=None, budget=None, verify=False):
+        Decision.__init__(self, agree, wave, budget, verify)
+
+    @property
+    def exact(self) -> bool:
+        return super().exact and self.agree is None
+
+    def done(self, keys, q, running, unlaunched, verified=None):
+        if super().done(keys, q, running, unlaunched, verified):
+            return True
+        if not keys:
+            return False
+        counts = sorted((r[1] for r in tally(keys, q)), reverse=True)
+        if self.agree is not None and counts[0] >= self.agree:
+            return True
+        runner_up = counts[1] if len(counts) > 1 else 0
+        return counts[0] > runner_up + running + unlaunched     # no vote still to come can change the winner
+
+
+DECISIONS: dict[str, type[Decision]] = {d.name: d for d in (Vote, BestQ, Consensus)}
+
+
+def decision(policy: str | Decision = "vote", **options) -> Decision:
+    """A Decision from its name and options (agree, wave, budget, verify), or the one given."""
+    if isinstance(policy, Decision):
+        return policy
+    if not isinstance(policy, str) or policy not in DECISIONS:
+        shown = repr(policy) if len(repr(policy)) <= 40 else repr(policy)[:37] + "..."
+        raise TRMEdgeError(f"policy must be one of {', '.join(DECISIONS)}, got {shown}")
+    return DECISIONS[policy](**{k: v for k, v in options.items() if v is not None and v is not False})
+
+
+def from_manifest(d: dict) -> Decision:
+    """The decision policy a manifest's `views` names (schema-checked before this is called)."""
+    return decision(d["policy"], **{k: d.get(k) for k in ("agree", "wave", "budget", "verify")})
