@@ -215,3 +215,68 @@ def test_target_and_policy_must_be_rows_of_the_tables(tiny_onnx_bundle, tmp_path
         write(bundle, m)
         with pytest.raises(TRMEdgeError, match=f"{value!r} is none this runtime"):
             Bundle(bundle)
+
+
+# ---------------------------------------------------------------- views in the manifest (issue 14)
+
+def test_the_manifest_lists_the_tasks_views(tiny_onnx_bundle, tmp_path):
+    from hostile_bundles import manifest, write
+    from trm_edge.data import lookup
+    m = manifest(tiny_onnx_bundle)
+    assert m["views"]["count"] == 1 and m["views"]["policy"] == {"policy": "vote"}
+    assert len(m["views"]["list"]) == 16 and m["views"]["list"][0]["cells"] is None
+    b = Bundle(tiny_onnx_bundle)
+    assert [v.key for v in b.task_views(16)] == [v.key for v in lookup(b.task).views(16, 16)]
+    with pytest.raises(TRMEdgeError, match="lists 16 views, not 17"):
+        b.task_views(17)
+    # the manifest's default views and policy are what solve() runs
+    bundle = tmp_path / "four"
+    shutil.copytree(tiny_onnx_bundle, bundle)
+    m["views"].update(count=4, policy={"policy": "consensus", "wave": 2})
+    write(bundle, m)
+    puzzles = sample_puzzles({"name": "sudoku", "size": 4}, 16, 6, 5, seed=2)
+    sol = Bundle(bundle).solve(puzzles)
+    assert sol.views == 4 and sol.decision.to_manifest() == {"policy": "consensus", "wave": 2}
+    assert Bundle(bundle).solve(puzzles, views=1).views == 1
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda v: v.update(count=17), "views.count 17 is more than the 16 views listed"),
+    (lambda v: v["list"][0].update(cells=list(range(16))), "views.list[0] must be the identity"),
+    (lambda v: v["list"][1].update(cells=[0] * 16), "views.list[1].cells is not a permutation of 0..15"),
+    (lambda v: v["list"][2].update(tokens=[0, 1, 2, 3, 4, 9]), "views.list[2].tokens is not a permutation of 0..5"),
+    (lambda v: v["list"].__setitem__(3, dict(v["list"][1])), "views.list[3] repeats an earlier view"),
+    (lambda v: v.update(policy={"policy": "sometimes"}), "views.policy 'sometimes' is none this runtime has"),
+    (lambda v: v.update(policy={"policy": "vote", "agree": 0}), "agree"),
+])
+def test_bad_views_in_a_manifest_are_refused_in_one_line(tiny_onnx_bundle, tmp_path, edit, message):
+    from hostile_bundles import manifest, write
+    bundle = tmp_path / "b"
+    shutil.copytree(tiny_onnx_bundle, bundle)
+    m = manifest(bundle)
+    edit(m["views"])
+    write(bundle, m)
+    with pytest.raises(TRMEdgeError) as e:
+        Bundle(bundle)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("argv,why", [
+    (["--views", "0"], "'--views': 0 is not in the range 1<=x<=1024"),
+    (["--views", "17"], "this bundle lists 16 views, not 17"),
+    (["--policy", "sometimes"], "'sometimes' is not one of 'vote', 'best_q', 'consensus'"),
+    (["--policy", "best_q", "--agree", "2"], "--agree belongs to --policy consensus"),
+])
+def test_bad_view_options_are_one_line(tiny_onnx_bundle, capsys, argv, why):
+    assert main(["run", str(tiny_onnx_bundle), "--puzzle", "1...........3..2", *argv]) == 2
+    err = capsys.readouterr().err
+    assert why in err and err.count("\n") == 1
+
+
+def test_run_json_reports_views(tiny_onnx_bundle, capsys):
+    from trm_edge.data import codec
+    text = codec({"name": "sudoku", "size": 4}, 16).compact(sample_puzzles({"name": "sudoku", "size": 4}, 16, 6, 1)[0])
+    assert main(["run", str(tiny_onnx_bundle), "--puzzle", text, "--views", "4", "--policy", "consensus", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["views"] == 4 and len(row["view_steps"]) == 4 and row["total_view_steps"] == sum(row["view_steps"])
+    assert row["decided_by"] == "model" and len(row["answer"]) == 16 and row["policy"] == {"policy": "consensus"}

@@ -116,7 +116,7 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
     n = len(puzzles)
     pe = solver.puzzle_emb(np.zeros(n, np.int64))
     emb = lambda a, b: None if pe is None else pe[a:b]      # puzzle-embedding rows of puzzles a..b
-    solve = lambda a, b, **kw: solver.solve(puzzles[a:b], puzzle_emb=emb(a, b), max_steps=S, **kw)
+    solve = lambda a, b, **kw: solver.solve(puzzles[a:b], puzzle_emb=emb(a, b), max_steps=S, **{"views": 1, **kw})
     res = {}
 
     def time_step(rows: int) -> np.ndarray:

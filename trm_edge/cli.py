@@ -81,7 +81,7 @@ def view_options(f):
     for opt in reversed([
         click.option("--views", type=click.IntRange(1, MAX_VIEWS),
                      help="views per puzzle: the identity plus K-1 of the task's augmentations, each answer mapped "
-                          "back (default: the model's, 1 for a checkpoint)"),
+                          "back (default: a bundle's manifest; 1 for a checkpoint; export records it there)"),
         click.option("--policy", type=click.Choice(list(DECISIONS)),
                      help="how the views decide: vote (most views, ties by mean q_halt), best_q (highest q_halt), "
                           "consensus (vote that stops once the rest cannot change it)"),
@@ -406,17 +406,20 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
 @click.option("--out", type=str, help="bundle folder (default: bundles/<model>-<target>-<precision>)")
 @click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="q_halt threshold recorded in the manifest")
 @click.option("--verbose", is_flag=True, help="show the toolchains' own output (warnings, logs) as well")
-def export(target, model, config, precision, batch, out, threshold, verbose):
+@view_options
+def export(target, model, config, precision, batch, out, threshold, verbose, views, policy, agree, wave, budget, verify):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     from trm_edge.export.bundle import export_bundle
     from trm_edge.quiet import quiet
+    decide = _decision(policy, agree, wave, budget, verify)
     m = _load(model, config)
     name = Path(model).stem if model else DEFAULT_MODEL.stem
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
     click.echo(f"exporting {name} -> {out}")
     t0 = time.perf_counter()
     with quiet(verbose) as say:
-        path, manifest = export_bundle(m, target, out, precision, batch, threshold=threshold, log=say)
+        path, manifest = export_bundle(m, target, out, precision, batch, threshold=threshold, log=say,
+                                       views=views or 1, decide=decide)
     size = sum(f["bytes"] for f in manifest["files"].values()) / 2**20
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: {path} ({size:.2f} MB)")
     click.echo(f"run it:  trm-edge run {path} --puzzle '...'")

@@ -126,7 +126,7 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     # one real early-halting run at 0.5: the same answers, less time
     t0 = time.perf_counter()
     real = [solver.solve(inputs[a:a + batch], puzzle_emb=None if pe is None else pe[a:a + batch], max_steps=S,
-                         halting=QHalt(0.5)) for a in range(0, n, batch)]
+                         halting=QHalt(0.5), views=1) for a in range(0, n, batch)]
     q_seconds = time.perf_counter() - t0
     steps = np.concatenate([r.steps for r in real])
     answers = np.concatenate([r.predictions for r in real])
@@ -169,7 +169,7 @@ def _fixed(solver, inputs, pe, S, check, thresholds, batch, progress):
     for a in chunks:
         b = min(a + batch, n)
         sol = solver.solve(inputs[a:b], puzzle_emb=None if pe is None else pe[a:b], max_steps=S,
-                           halting="fixed", record=True)
+                           halting="fixed", record=True, views=1)
         for r in sol.trace:
             preds[r.step - 1, a:b] = r.logits.argmax(-1)
             q[r.step - 1, a:b] = r.q_halt

@@ -121,13 +121,33 @@ def is_our_bundle(path: Path) -> bool:
     return all(p.name in m["files"] or p.name == MANIFEST for p in path.iterdir())
 
 
+LISTED_VIEWS = 16      # views a bundle lists by default (an app may run up to this many without re-exporting)
+
+
+def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | None = None) -> dict | None:
+    """A manifest's `views`: the default count and policy, and the task's first views as data (plain
+    permutations; a task whose views are no permutations lists the identity only)."""
+    from trm_edge.data.task import View
+    from trm_edge.runtime.decide import decision
+    t = lookup(task)
+    views = t.views(max(count, min(listed or LISTED_VIEWS, t.view_count(seq_len))), seq_len)   # count > group: refused
+    plain = [v for v in views if type(v) is View]
+    if count > len(plain):
+        raise ExportError(f"the {t.name or 'raw tokens'} task has {len(plain)} view(s) a bundle can list; "
+                          f"export with --views {len(plain)} or fewer")
+    return {"count": count, "policy": decision("vote" if decide is None else decide).to_manifest(),
+            "list": [v.to_manifest() for v in plain]}
+
+
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
-                  accuracy_puzzles: int = 100, parity_steps: int | None = None) -> tuple[Path, dict]:
+                  accuracy_puzzles: int = 100, parity_steps: int | None = None, views: int = 1,
+                  decide=None) -> tuple[Path, dict]:
     mod = exporter(target)
     if precision not in TARGETS[target].precisions:
         raise ExportError(f"{target} offers precisions {', '.join(TARGETS[target].precisions)}, not {precision!r}")
     check_options(model.config.halt_max_steps, "q_halt", threshold)
+    views_meta = views_block(model.metadata.get("task"), model.config.seq_len, views, decide)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
         raise ExportError(f"batch must be an integer from 1 to 4096 or None (dynamic), got {batch!r}")
     out = claim(out, "bundle", is_our_bundle)
@@ -158,6 +178,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             "task": with_encoding(model.metadata.get("task"), c.seq_len), "inputs": inputs, "outputs": outputs,
             "io_names": {t["name"]: made.io_names.get(t["name"], t["name"]) for t in inputs + outputs},
             "halting": {**QHalt(threshold).to_manifest(), "max_steps": c.halt_max_steps},
+            "views": views_meta,
             "init_bin": init_bin,
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),

@@ -30,7 +30,7 @@ def check_parity(bundle_dir, model, puzzles: np.ndarray, accuracy_puzzles: np.nd
     halt = from_manifest(bundle.halting)
     S = steps or model.config.halt_max_steps
     args = dict(max_steps=S, halting="fixed", record=True, record_states=True)
-    want, got = ref.solve(puzzles, **args), bundle.solve(puzzles, **args)
+    want, got = ref.solve(puzzles, views=1, **args), bundle.solve(puzzles, views=1, **args)
     per_step = [{k: float(np.abs(getattr(a, k) - getattr(b, k)).max()) for k in ("logits", "q_halt", "y", "z")}
                 for a, b in zip(want.trace, got.trace)]
     n = len(puzzles)
@@ -44,8 +44,8 @@ def check_parity(bundle_dir, model, puzzles: np.ndarray, accuracy_puzzles: np.nd
     }
     check = checker(model.metadata.get("task"))
     if check is not None and accuracy_puzzles is not None:
-        fa = ref.solve(accuracy_puzzles, max_steps=S, halting=halt)
-        fb = bundle.solve(accuracy_puzzles, max_steps=S, halting=halt)
+        fa = ref.solve(accuracy_puzzles, max_steps=S, halting=halt, views=1)
+        fb = bundle.solve(accuracy_puzzles, max_steps=S, halting=halt, views=1)
         report["task_accuracy"] = {"puzzles": int(len(accuracy_puzzles)), "halting": halt.name,
                                    "pytorch_fp32": float(check(accuracy_puzzles, fa.predictions).mean()),
                                    "bundle": float(check(accuracy_puzzles, fb.predictions).mean()),

@@ -68,12 +68,30 @@ class Bundle(Solver):
         self.manifest = m = read_manifest(self.path, verify=verify)
         self.config, self.task = m["trm_config"], m.get("task")
         self.halting = dict(m["halting"])
+        if m.get("views"):
+            from trm_edge.data.task import View
+            from trm_edge.runtime.decide import from_manifest
+            self.listed_views = [View.from_manifest(d) for d in m["views"]["list"]]
+            self.views_default = {"count": m["views"]["count"], "policy_object": from_manifest(m["views"]["policy"])}
+        else:
+            self.listed_views = None
         self.backend = f"{m['target']} {m['precision']}"
         init = _read_init(bundle_file(self.path, m, INIT, "init file", verify), self.config)
         self.y_init, self.z_init = init["y_init"], init["z_init"]
         self.puzzle_table = init.get("puzzle_emb_table")
         model_file = bundle_file(self.path, m, m["model_file"], "model_file", verify)
         self.step = backend_for(m["target"])(model_file, m, threads=threads, **backend_options)
+
+    def task_views(self, k):
+        """The first k views the manifest lists (an app runs the same ones); without a list, the task's."""
+        if self.listed_views is None:
+            return super().task_views(k)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise BundleError(f"views must be a whole number from 1 to {len(self.listed_views)}, got {k!r}")
+        if k > len(self.listed_views):
+            raise BundleError(f"this bundle lists {len(self.listed_views)} views, not {k}; ask for fewer or re-export "
+                              f"with --views {k}")
+        return self.listed_views[:k]
 
     def table_size(self):
         return None if self.puzzle_table is None else len(self.puzzle_table)

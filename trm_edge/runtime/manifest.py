@@ -288,7 +288,36 @@ def contract_errors(m: dict) -> list[str]:
                             f"{init_bin['file']} ({size} bytes)")
         if not {"y_init", "z_init"} <= seen:
             errs.append("init_bin lacks y_init or z_init")
-    return errs + encoding_errors(m.get("task"), c["vocab_size"])
+    return errs + encoding_errors(m.get("task"), c["vocab_size"]) + views_errors(m.get("views"), c)
+
+
+def views_errors(v: dict | None, c: dict) -> list[str]:
+    """Rule 7: a manifest's views. count <= len(list); view 0 the identity; every cells a permutation of
+    0..seq_len-1 and every tokens of 0..vocab_size-1; no two views alike; a policy this runtime has."""
+    from trm_edge.runtime.decide import DECISIONS
+    if v is None:
+        return []
+    errs = []
+    if v["policy"]["policy"] not in DECISIONS:
+        errs.append(f"views.policy {v['policy']['policy']!r} is none this runtime has ({', '.join(DECISIONS)})")
+    if v["count"] > len(v["list"]):
+        errs.append(f"views.count {v['count']} is more than the {len(v['list'])} views listed")
+    first = v["list"][0]
+    if first.get("cells") is not None or first.get("tokens") is not None:
+        errs.append("views.list[0] must be the identity (cells and tokens null)")
+    seen = set()
+    for i, view in enumerate(v["list"]):
+        for field, n in (("cells", c["seq_len"]), ("tokens", c["vocab_size"])):
+            a = view.get(field)
+            if a is not None and sorted(a) != list(range(n)):
+                errs.append(f"views.list[{i}].{field} is not a permutation of 0..{n - 1}")
+        key = (tuple(view.get("cells") or ()), tuple(view.get("tokens") or ()))
+        if key in seen:
+            errs.append(f"views.list[{i}] repeats an earlier view")
+        seen.add(key)
+        if len(errs) > 3:
+            break
+    return errs
 
 
 def validate_manifest(m, where="manifest.json") -> dict:
