@@ -42,12 +42,14 @@ class Golden:
 # `-n 0` runs everything in this process.
 NATIVE_FILES = {"test_android_jni", "test_device_bench", "test_native_encoding", "test_native_hostile",
                 "test_native_runner"}
+TRAINED_FILES = {"test_bench", "test_eval", "test_export_precisions"}    # share the trained model's bundles
 
 
 def unit(nodeid: str) -> str:
-    """The scheduling unit of a test: its file, or "native" for the files sharing the native fixtures."""
+    """The scheduling unit of a test: its file, "native" for the files sharing the native fixtures, or
+    "trained" for those sharing the trained model's bundles."""
     stem = Path(nodeid.split("::", 1)[0]).stem
-    return "native" if stem in NATIVE_FILES else stem
+    return "native" if stem in NATIVE_FILES else "trained" if stem in TRAINED_FILES else stem
 
 
 if importlib.util.find_spec("xdist") is not None:
@@ -110,6 +112,31 @@ def make_tiny_sudoku_model():
 def tiny_sudoku_model():
     """A small random MLP-t Sudoku TRM with a task, saved in our format."""
     return make_tiny_sudoku_model()
+
+
+@pytest.fixture(scope="session")
+def trained_bundles(tmp_path_factory):
+    """trained_bundles(target, precision) -> (path, manifest): the trained 4x4 model's bundle, exported
+    once per session where first asked for, named as `trm-edge bench` names its bundles
+    (sudoku4-<target>-<precision> under trained_bundles.root), so a bench pointed there reuses them."""
+    from trained import load_trained
+
+    from trm_edge.bench import reusable
+    from trm_edge.export.bundle import export_bundle
+    from trm_edge.runtime.manifest import read_manifest
+    root = tmp_path_factory.mktemp("trained-bundles")
+    made = {}
+
+    def get(target: str, precision: str = "fp32"):
+        if (target, precision) not in made:
+            model, path = load_trained(), root / f"sudoku4-{target}-{precision}"
+            if reusable(path, model, target, precision):            # a bench made it
+                made[target, precision] = path, read_manifest(path)
+            else:
+                made[target, precision] = export_bundle(model, target, path, precision, log=lambda *a: None)
+        return made[target, precision]
+    get.root = root
+    return get
 
 
 @pytest.fixture(scope="session")

@@ -16,10 +16,10 @@ from trm_edge.cli import main
 pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
 
-def test_bench_end_to_end(tmp_path, capsys):
+def test_bench_end_to_end(tmp_path, capsys, trained_bundles):
     ckpt = trained_model_path()
     args = ["bench", "--model", str(ckpt), "--targets", "onnx,coreml,tflite", "--quantize", "fp32,int8", "--puzzles", "100", "--batch", "4",
-            "--threads", "1", "--step-seconds", "0.2", "--out", str(tmp_path / "b"), "--bundles", str(tmp_path / "bundles")]
+            "--threads", "1", "--step-seconds", "0.2", "--out", str(tmp_path / "b"), "--bundles", str(trained_bundles.root)]
     assert main(args) == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "b" / "bench.json").read_text())
     assert res["schema"] == "trm-edge-bench/1" and res["peak"]["1"]["fp32_gflops"] > 0

@@ -63,14 +63,12 @@ def test_eval_arc_votes(tmp_path):
     assert vote["tasks"] >= 1 and 0.0 <= vote["pass@1"] <= vote["pass@2"] <= 1.0
 
 
-def test_eval_a_bundle_through_its_runtime(heldout, tmp_path, capsys):
+def test_eval_a_bundle_through_its_runtime(heldout, tmp_path, capsys, trained_bundles):
     """`eval --model BUNDLE` runs the exported artifact (ONNX Runtime here) and scores it like the checkpoint."""
     pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
-    from trm_edge.checkpoint import load_checkpoint
     from trm_edge.evaluate import evaluate
-    from trm_edge.export.bundle import export_bundle
     ckpt = trained_model_path()
-    bundle, _ = export_bundle(load_checkpoint(ckpt), "onnx", tmp_path / "b", log=lambda *a: None, accuracy_puzzles=0)
+    bundle, _ = trained_bundles("onnx", "fp32")
     want = evaluate(ckpt, heldout, puzzles=100, progress=False)
     got = evaluate(bundle, heldout, puzzles=100, progress=False)
     assert want["q_halt_run"]["accuracy"] >= MIN_FP32_ACCURACY and want["q_halt_run"]["mean_steps"] <= MAX_HALT_STEPS
