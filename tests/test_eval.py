@@ -79,3 +79,23 @@ def test_eval_a_bundle_through_its_runtime(heldout, tmp_path, capsys, trained_bu
     assert code == 0, capsys.readouterr().err
     res = json.loads((tmp_path / "ev" / "eval.json").read_text())
     assert "fixed" not in res and res["q_halt_run"]["accuracy"] == want["q_halt_run"]["accuracy"]
+
+
+def test_eval_prices_views_policies_and_thresholds(heldout, tmp_path, capsys):
+    """`eval --views 4`: one recorded run of 4 views prices every configuration (replayed with the live
+    loop's code); exact consensus solves what the full vote solves for fewer view-steps; the live run
+    of the chosen policy gives the replayed numbers."""
+    code = main(["eval", "--model", str(trained_model_path()), "--data", str(heldout), "--puzzles", "60",
+                 "--no-fixed", "--views", "4", "--policy", "consensus", "--thresholds", "0.5",
+                 "--out", str(tmp_path / "ev")])
+    out = capsys.readouterr().out
+    assert code == 0 and "4 views of every puzzle recorded" in out and "live run, 4 views" in out
+    res = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    rows = {(r["views"], r["policy"], r["threshold"]): r for r in res["views"]["rows"]}
+    vote, cons = rows[4, "vote", 0.5], rows[4, "consensus", 0.5]
+    assert vote["solved"] >= MIN_FP32_ACCURACY and cons["solved"] == vote["solved"]
+    assert cons["view_steps"] <= vote["view_steps"] and rows[1, "vote", 0.5]["view_steps"] <= MAX_HALT_STEPS
+    assert rows[4, "fixed 8, vote", None]["view_steps"] == 4 * MAX_STEPS
+    live = res["views_run"]
+    assert live["accuracy"] == cons["solved"] and live["view_steps"] == pytest.approx(cons["view_steps"])
+    assert (tmp_path / "ev" / "views.png").stat().st_size > 5000 and "| views | policy |" in (tmp_path / "ev" / "views.md").read_text()

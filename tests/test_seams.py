@@ -33,13 +33,13 @@ def test_replay_makes_the_live_decisions(shipped):
     """q_halt at several thresholds, live (compaction) vs replayed on one fixed record: the same steps
     and the same answers, on the shipped model over puzzles whose steps differ."""
     puzzles = np.concatenate([sample_puzzles({"name": "sudoku"}, 81, 11, 8, seed=9), shipped.codec().parse(MINIMAL)[None]])
-    S = shipped.max_steps
-    record = shipped.solve(puzzles, halting="fixed", record=True)
+    S = 6      # of the model's 16: enough for the thresholds below to stop at different steps
+    record = shipped.solve(puzzles, halting="fixed", record=True, max_steps=S)
     q = np.stack([r.q_halt for r in record.trace])
     preds = np.stack([r.logits.argmax(-1) for r in record.trace])
     seen = set()
     for t in (0.3, 0.9, 0.999):
-        live = shipped.solve(puzzles, halting=QHalt(t))
+        live = shipped.solve(puzzles, halting=QHalt(t), max_steps=S)
         steps = QHalt(t).replay(q)
         assert (live.steps == steps).all(), t
         assert (live.predictions == preds[steps - 1, np.arange(len(puzzles))]).all(), t

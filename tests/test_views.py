@@ -149,7 +149,7 @@ def test_tally_is_the_reference_ranking():
     ranked = tally(keys, q)
     sig = 1 / (1 + np.exp(-q.astype(np.float64)))
     assert [r[0] for r in ranked] == [b"a", b"b", b"c"]          # all count 2; mean q: a .56, b .5, c .5 (b seen first)
-    assert ranked[0][2] == pytest.approx((sig[0] + sig[4]) / 2, abs=0)
+    assert ranked[0][2] == pytest.approx((sig[0] + sig[4]) / 2, rel=1e-15)
     assert Vote().choose(keys, q) == 0 and BestQ().choose(keys, q) == 1     # the first of the highest q
     assert Vote().choose([b"x", b"y", b"y"], np.array([5.0, -1, -1], np.float32)) == 1     # count beats q
 

@@ -367,14 +367,20 @@ def train(config, out, data_path, steps, max_minutes):
 @click.option("--threads", type=THREADS)
 @click.option("--fixed/--no-fixed", default=True, show_default=True,
               help="also run every puzzle for all steps (per-step accuracy, all thresholds); off: one q_halt run")
-def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fixed):
+@view_options
+def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fixed, views, policy, agree, wave, budget,
+             verify):
     """Exact-solve accuracy (by the task's checker), per ACT step, and halting calibration."""
     from trm_edge.evaluate import evaluate
     ts = thresholds
     path = Path(model) if model else DEFAULT_MODEL
     if not path.exists():
         raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
-    res = evaluate(path, data_path, puzzles, max_steps, ts, threads=threads, out=out, fixed=fixed)
+    decide = _decision(policy, agree, wave, budget, verify)
+    if decide is not None and not views:
+        raise TRMEdgeError("--policy and its options price views: give --views K (2 or more) as well")
+    res = evaluate(path, data_path, puzzles, max_steps, ts, threads=threads, out=out, fixed=fixed, views=views,
+                   decide=decide)
     run = res["q_halt_run"]
     if fixed:
         from rich.console import Console
@@ -392,8 +398,21 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
     else:
         click.echo(f"{res['puzzles']} puzzles, q_halt run (0.5): {run['accuracy']:.1%} solved, "
                    f"{run['mean_steps']:.2f} steps, {run['seconds']:.1f} s")
+    if "views" in res:
+        from trm_edge import pareto
+        v = res["views"]
+        click.echo(f"{v['views']} views of every puzzle recorded ({v['ms_per_row_step']:.2f} ms per row-step with "
+                   f"{v['backend']}); the best configurations by view-steps (ms estimated from them):")
+        for line in pareto.table(pareto.pareto_front(v["rows"])):
+            click.echo(line)
+        if "views_run" in res:
+            r = res["views_run"]
+            click.echo(f"live run, {r['views']} views, {r['decision']}: {r['accuracy']:.1%} solved, "
+                       f"{r['view_steps']:.2f} view-steps, {r['ms_per_puzzle']:.1f} ms per puzzle"
+                       + ("" if r["exact"] else " (inexact policy)"))
     if out:
-        click.echo(f"wrote {Path(out) / 'eval.json'}" + (f" and {Path(out) / 'eval.png'}" if fixed else ""))
+        click.echo(f"wrote {Path(out) / 'eval.json'}" + (f" and {Path(out) / 'eval.png'}" if fixed else "")
+                   + (", views.md, views.png" if "views" in res else ""))
 
 
 @cli.command()

@@ -72,9 +72,12 @@ def _fits(data, meta: dict, s, n: int, cfg: dict, task) -> np.ndarray:
 
 def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None, thresholds=THRESHOLDS,
              batch: int = 250, threads: int | None = None, progress: bool = True, out: str | None = None,
-             fixed: bool = True) -> dict:
+             fixed: bool = True, views: int | None = None, decide=None) -> dict:
     """Evaluate a checkpoint (PyTorch eager) or an exported bundle (its own runtime) on a test split.
     fixed=False skips the recorded fixed-steps run: only the real q_halt run at 0.5 is made.
+    views=K also records K views of every puzzle and prices every views x policy x threshold
+    configuration on it (trm_edge/pareto.py: res["views"], views.md and views.png in out); `decide`
+    (a decision policy) runs that one configuration live at threshold 0.5 (res["views_run"]).
 
     Every bad input raises a one-line TRMEdgeError before anything is run or written; `out` must be a
     new or empty folder or one holding an earlier eval.json (nothing else there is touched)."""
@@ -136,6 +139,21 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
         res["q_halt_run"]["speedup_vs_fixed"] = res["fixed"]["seconds"] / max(q_seconds, 1e-9)
         if is_arc:
             res["arc_vote"] = arc_vote(data, s, n, last_preds, last_q, files=arc_files)
+    if views is not None and views > 1:
+        from trm_edge import pareto
+        verifier = solver.verifier()
+        rec = pareto.record(solver, inputs, pe, views, S, batch, progress)
+        rows = pareto.grid(rec, inputs, check, thresholds, verifier)
+        res["views"] = {"views": views, "seconds": rec["seconds"], "ms_per_row_step": rec["ms_per_row_step"],
+                        "backend": solver.backend, "rows": rows, "front": pareto.pareto_front(rows)}
+        if decide is not None:
+            t0 = time.perf_counter()
+            live = solver.solve(inputs, puzzle_emb=pe, max_steps=S, halting=QHalt(0.5), views=views, decide=decide)
+            seconds = time.perf_counter() - t0
+            res["views_run"] = {"views": views, "decision": decide.to_manifest(), "exact": decide.exact,
+                                "accuracy": float(check(inputs, live.predictions).mean()),
+                                "view_steps": float(live.steps.mean()), "seconds": seconds,
+                                "ms_per_puzzle": seconds * 1e3 / n}
     if out is not None:
         _write(out, res, fixed)
     return res
@@ -148,6 +166,14 @@ def _write(out: Path, res: dict, fixed: bool) -> None:
         write_json(out / "eval.json", res)
         if fixed:
             atomic_write(out / "eval.png", lambda tmp: plot(res, tmp))
+        if "views" in res:
+            from trm_edge import pareto
+            v = res["views"]
+            title = f"{res['puzzles']} puzzles, {v['views']} views, {v['backend']}"
+            atomic_write(out / "views.png", lambda tmp: pareto.plot(v["rows"], title, tmp))
+            atomic_write(out / "views.md", lambda tmp: Path(tmp).write_text(
+                f"{title}: {v['ms_per_row_step']:.2f} ms per row-step measured\n\n"
+                + "\n".join(pareto.table(v["rows"])) + "\n"))
     except OSError as e:
         raise TRMEdgeError(f"cannot write the evaluation into {out} ({e.strerror or type(e).__name__}); "
                            f"choose another --out") from None

@@ -147,7 +147,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     if precision not in TARGETS[target].precisions:
         raise ExportError(f"{target} offers precisions {', '.join(TARGETS[target].precisions)}, not {precision!r}")
     check_options(model.config.halt_max_steps, "q_halt", threshold)
-    views_meta = views_block(model.metadata.get("task"), model.config.seq_len, views, decide)
+    views_meta = views_block(getattr(model, "metadata", {}).get("task"), model.config.seq_len, views, decide)
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
         raise ExportError(f"batch must be an integer from 1 to 4096 or None (dynamic), got {batch!r}")
     out = claim(out, "bundle", is_our_bundle)

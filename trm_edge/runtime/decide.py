@@ -25,6 +25,7 @@ verified result is reported as the verifier's, never as the model's own.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -42,16 +43,20 @@ def _count(value, what: str, low: int = 1, high: int = 1 << 30) -> int | None:
     return int(value)
 
 
-def sigmoid64(q) -> np.ndarray:
-    """sigmoid of q_halt logits in float64, as the reference's evaluator scores them."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(q, dtype=np.float64)))
+def _sigmoid(x: float) -> float:
+    """sigmoid in double with the C library's exp (math.exp), as the native runner computes it."""
+    try:
+        return 1.0 / (1.0 + math.exp(-x))
+    except OverflowError:       # exp(-x) beyond double: the C library gives inf, so 0
+        return 0.0
 
 
 def tally(keys: list[bytes], q) -> list[tuple[bytes, int, float, int]]:
     """The reference's ranking of answers: (key, count, mean sigmoid(q_halt), first view position),
-    sorted by (count, mean q) descending; equal ones keep the order in which they first appear."""
+    sorted by (count, mean q) descending; equal ones keep the order in which they first appear.
+    sigmoid(q) in float64, summed in view order, as the reference's evaluator and the runner do."""
     stats: dict[bytes, list] = {}
-    for i, (k, p) in enumerate(zip(keys, sigmoid64(q).tolist())):
+    for i, (k, p) in enumerate(zip(keys, (_sigmoid(float(x)) for x in np.asarray(q, dtype=np.float32)))):
         s = stats.setdefault(k, [0, 0.0, i])
         s[0] += 1
         s[1] += p
