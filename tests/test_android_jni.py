@@ -77,7 +77,7 @@ def _java_natives(text: str) -> dict[str, tuple]:
 def test_kotlin_and_the_test_driver_declare_the_same_natives():
     kotlin = (APP / "java" / "org" / "trmedge" / "demo" / "TrmNative.kt").read_text()
     java = (JAVA / "org" / "trmedge" / "demo" / "TrmNative.java").read_text()
-    assert _kotlin_natives(kotlin) == _java_natives(java) and len(_java_natives(java)) == 4
+    assert _kotlin_natives(kotlin) == _java_natives(java) and len(_java_natives(java)) == 6
     kt_listener = re.search(r"fun onStep\(([^)]*)\): Boolean", kotlin).group(1)
     java_listener = re.search(r"boolean onStep\(([^)]*)\)", (JAVA / "org/trmedge/demo/StepListener.java").read_text())
     assert [KOTLIN_TO_JVM[p.split(":")[1].strip()] for p in kt_listener.split(",")] == \
@@ -108,6 +108,23 @@ def test_listener_stops_the_loop(jvm, shipped_et_bundle, shipped_puzzles):
     lines = jvm("stop", shipped_et_bundle, sudoku_text(shipped_puzzles[0]), 2)
     trace = json.loads(lines[1])["trace"]
     assert [s["step"] for s in trace] == [1, 2]     # fixed halting would run 16
+
+
+def test_jni_views_decide_like_python(jvm, shipped_et_bundle, tmp_path):
+    """solveViews: K = 8 views of hard puzzles with early consensus (m = 2, waves of 2): the answer, the
+    steps per view and the chosen view that trm_edge.runtime gives on the same bundle."""
+    from trm_edge.data import sudoku
+    from trm_edge.runtime.bundle import Bundle
+    from trm_edge.runtime.decide import Consensus
+    hard = sudoku.to_tokens(sudoku.generate(4, 9, seed=405, difficulty="hard")["puzzles"])
+    want = Bundle(shipped_et_bundle).solve(hard, views=8, decide=Consensus(agree=2, wave=2))
+    f = tmp_path / "hard.txt"
+    f.write_text("\n".join(sudoku_text(t) for t in hard) + "\n")
+    got = [json.loads(line) for line in jvm("views", shipped_et_bundle, f, 8, "consensus", 2, 2, 0)]
+    assert len(got) == len(hard)
+    for i, g in enumerate(got):
+        assert g["answer"] == sudoku_text(want.predictions[i]) and g["views"] == 8, f"puzzle {i}"
+        assert g["view_steps"] == want.view_steps[i].tolist() and g["chosen_view"] == int(want.chosen[i]), f"puzzle {i}"
 
 
 @pytest.mark.parametrize("case, message", [

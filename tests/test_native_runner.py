@@ -76,6 +76,41 @@ def test_x86_64_matches_python(native_runner, shipped_et_bundle, shipped_puzzles
     _compare(_solve(cmd, 600), fixed)
 
 
+VIEWS_PUZZLES = 6       # hard puzzles in the suite; benchmarks/views_native.py runs >= 100
+
+
+@pytest.fixture(scope="module")
+def hard_puzzles() -> np.ndarray:
+    """Hard 9x9 puzzles (minimal, not solvable by singles), another seed than any training data."""
+    from trm_edge.data import sudoku
+    return sudoku.to_tokens(sudoku.generate(VIEWS_PUZZLES, 9, seed=404, difficulty="hard")["puzzles"])
+
+
+@pytest.mark.parametrize("policy", [["--policy", "vote"], ["--policy", "consensus"], ["--policy", "best_q"],
+                                    ["--policy", "consensus", "--agree", "2", "--wave", "2"],
+                                    ["--policy", "vote", "--budget", "20"]])
+def test_views_make_the_decisions_python_makes(native_runner, shipped_et_bundle, hard_puzzles, tmp_path, policy):
+    """K = 8 views of hard puzzles, natively and in Python (trm_edge.runtime on the same bundle): the same
+    answer, steps per view, finished views and chosen view for every puzzle, under every policy."""
+    from trm_edge.cli import _decision
+    from trm_edge.runtime.bundle import Bundle
+    opts = dict(zip(policy[::2], policy[1::2]))
+    d = _decision(opts["--policy"], *(int(opts[k]) if k in opts else None for k in ("--agree", "--wave", "--budget")),
+                  False)
+    want = Bundle(shipped_et_bundle).solve(hard_puzzles, views=8, decide=d)
+    f = _puzzle_file(tmp_path / "hard.txt", hard_puzzles)
+    got = _solve([str(native_runner / "trm-runner"), str(shipped_et_bundle), "--puzzle-file", str(f), "--json",
+                  "--views", "8", *policy], 900)
+    assert len(got) == len(hard_puzzles)
+    for i, g in enumerate(got):
+        assert g["view_steps"] == want.view_steps[i].tolist(), f"puzzle {i}: steps per view differ"
+        assert g["finished"] == want.finished[i].tolist(), f"puzzle {i}"
+        assert g["chosen_view"] == int(want.chosen[i]), f"puzzle {i}: chosen view differs"
+        assert g["answer"] == want.predictions[i].tolist() and g["steps"] == int(want.steps[i])
+    if opts["--policy"] == "vote":
+        assert len({tuple(v) for v in want.view_steps.tolist()}) > 1       # views halt at different steps
+
+
 def arm_puzzles(expected: list[dict]) -> list[int]:
     """The puzzle that halts soonest, and the soonest-halting one among those that take more steps
     than it and more than 1: the cheapest pair with two different step counts, one carrying state."""

@@ -9,7 +9,8 @@ import org.trmedge.demo.TrmNative;
 /** Drives libtrm_jni.so as the app does: java -Djava.library.path=DIR JniCheck MODE BUNDLE [ARGS]
  *    solve BUNDLE PUZZLES HALTING   one JSON line per puzzle: answer, steps, halting probabilities, ms
  *    stop BUNDLE PUZZLE N           fixed halting, the listener says stop after step N
- *    error BUNDLE PUZZLE            prints the exception's class and message */
+ *    error BUNDLE PUZZLE            prints the exception's class and message
+ *    views BUNDLE PUZZLES K POLICY [AGREE WAVE BUDGET]   one JSON line per puzzle from solveViews */
 public final class JniCheck {
     public static void main(String[] args) throws Exception {
         System.loadLibrary("trm_jni");
@@ -25,6 +26,20 @@ public final class JniCheck {
                 System.out.println("no error");
             } catch (IllegalArgumentException e) {
                 System.out.println(e.getClass().getName() + ": " + e.getMessage());
+            }
+            return;
+        }
+        if (mode.equals("views")) {
+            long h = TrmNative.open(args[1], 1);
+            try {
+                int[] o = new int[3];
+                for (int i = 0; i < 3; i++) o[i] = args.length > 5 + i ? Integer.parseInt(args[5 + i]) : 0;
+                for (String puzzle : Files.readAllLines(Paths.get(args[2]))) {
+                    System.out.println(TrmNative.solveViews(h, puzzle, "q_halt", 0.5, Integer.parseInt(args[3]), args[4],
+                                                            o[0], o[1], o[2]));
+                }
+            } finally {
+                TrmNative.close(h);
             }
             return;
         }

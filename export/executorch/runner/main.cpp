@@ -1,6 +1,7 @@
 // trm-runner: solve puzzles with an ExecuTorch bundle, natively. Every failure is one line on
 // stderr and exit code 2; nothing is thrown out of main.
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -31,7 +32,14 @@ const char kUsage[] =
     "  --max-steps N       supervision steps at most, 1..1024 (default: the manifest's)\n"
     "  --puzzle-id N       row of the bundle's puzzle-embedding table (default 0, the blank id)\n"
     "  --threads N         ExecuTorch thread pool size (default: one per performance core)\n"
+    "  --views K           run K views of each puzzle (the manifest's first K; default: its views.count),\n"
+    "                      each answer mapped back, decided by the policy\n"
+    "  --policy NAME       vote, best_q or consensus (default: the manifest's views.policy)\n"
+    "  --agree M           consensus: also stop once M finished views agree (not exact)\n"
+    "  --wave W            launch W views at a time, more only while the puzzle is undecided\n"
+    "  --budget N          view-steps per puzzle at most\n"
     "  --json              one JSON line per puzzle: {\"answer\": [...], \"steps\": n, \"q_halt\": [...]}\n"
+    "                      (with views: \"view_steps\", \"view_q_halt\", \"finished\", \"chosen_view\" too)\n"
     "  --bench N           time N steps at batch 1 (after 2 warm-up steps) and the puzzles given;\n"
     "                      prints one JSON line in trm-edge bench's row schema\n"
     "  --no-verify         skip the sha256 check of the bundle's files\n"
@@ -42,6 +50,9 @@ struct Args {
   std::string bundle;
   std::vector<std::string> puzzles, token_lists, puzzle_files;
   trm::SolveOptions solve;
+  trm::ViewOptions views;
+  bool with_views = false;   // any views option given
+  bool policy_given = false;
   int threads = 0;
   int bench_steps = 0;
   bool json = false;
@@ -111,6 +122,32 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
         return false;
       }
       a->solve.threshold = t;
+    } else if (arg == "--policy") {
+      if (!value(&v)) return false;
+      if (!trm::known_policy(v)) {
+        *error = "--policy is vote, best_q or consensus, got '" + v + "'";
+        return false;
+      }
+      if (!a->views.decision) a->views.decision = trm::Decision{};
+      a->views.decision->policy = v;
+      a->policy_given = true;
+      a->with_views = true;
+    } else if (arg == "--views" || arg == "--agree" || arg == "--wave" || arg == "--budget") {
+      if (!value(&v)) return false;
+      const long long hi = arg == "--budget" ? 1LL << 30 : trm::kMaxViews;
+      if (!to_int(v, 1, hi, &n)) {
+        *error = arg + " takes an integer 1.." + std::to_string(hi) + ", got '" + v + "'";
+        return false;
+      }
+      a->with_views = true;
+      if (arg == "--views") {
+        a->views.views = static_cast<int>(n);
+      } else {
+        if (!a->views.decision) a->views.decision = trm::Decision{};
+        if (arg == "--agree") a->views.decision->agree = static_cast<int>(n);
+        if (arg == "--wave") a->views.decision->wave = static_cast<int>(n);
+        if (arg == "--budget") a->views.decision->budget = n;
+      }
     } else if (arg == "--max-steps" || arg == "--puzzle-id" || arg == "--threads" || arg == "--bench") {
       if (!value(&v)) return false;
       const long long lo = arg == "--puzzle-id" ? 0 : 1, hi = arg == "--max-steps" ? trm::kMaxSteps : 1 << 30;
@@ -133,6 +170,13 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
     }
   }
   if (a->help) return true;
+  if (a->views.decision && a->views.decision->agree && a->views.decision->policy != "consensus") {
+    if (a->policy_given) {
+      *error = "--agree belongs to --policy consensus, not " + a->views.decision->policy;
+      return false;
+    }
+    a->views.decision->policy = "consensus";   // --agree alone names consensus, as trm-edge's CLI reads it
+  }
   if (a->bundle.empty()) {
     *error = "no bundle given; usage: trm-runner BUNDLE (--puzzle STR | --tokens LIST | --puzzle-file F) (see --help)";
     return false;
@@ -185,6 +229,34 @@ void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, s
   std::printf("\n");
 }
 
+void print_views(const trm::ViewSolution& s, const trm::Manifest& m, bool json, size_t index, size_t count) {
+  if (json) {
+    nlohmann::ordered_json j;
+    j["answer"] = s.answer;
+    j["steps"] = s.total_steps;
+    j["views"] = s.views;
+    j["view_steps"] = s.view_steps;
+    std::vector<nlohmann::ordered_json> q;
+    for (float v : s.view_q) q.push_back(std::isnan(v) ? nlohmann::ordered_json() : nlohmann::ordered_json(v));
+    j["view_q_halt"] = q;
+    j["finished"] = s.finished;
+    j["chosen_view"] = s.chosen;
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  if (count > 1) std::printf("%spuzzle %zu/%zu\n", index ? "\n" : "", index + 1, count);
+  std::string answer = trm::render_answer(s.answer, m);
+  if (answer.empty()) {
+    for (size_t i = 0; i < s.answer.size(); ++i) answer += (i ? "," : "") + std::to_string(s.answer[i]);
+  }
+  int agree = 0;
+  for (int v = 0; v < s.views; ++v) agree += s.finished[v] && s.view_answers[v] == s.answer;
+  std::printf("answer  %s\nviews   %d of %d agree, view %d chosen\nsteps   %d view-steps (", answer.c_str(), agree,
+              s.views, s.chosen, s.total_steps);
+  for (int v = 0; v < s.views; ++v) std::printf("%s%d", v ? " " : "", s.view_steps[v]);
+  std::printf(")\n");
+}
+
 int fail(const std::string& message) {
   // one line, no control characters, UTF-8 (names from a corrupt file, bytes ExecuTorch logged)
   std::fprintf(stderr, "trm-runner: %s\n", trm::one_line(message).c_str());
@@ -214,6 +286,17 @@ int run(int argc, char** argv) {
     std::string line;
     if (!trm::bench(*runner, puzzles, args.solve, settings, &line, &error)) return fail(error);
     std::printf("%s\n", line.c_str());
+    return 0;
+  }
+  if (args.with_views || runner->manifest().views_count > 1) {
+    for (size_t i = 0; i < puzzles.size(); ++i) {
+      trm::ViewSolution s;
+      if (!runner->solve_views(puzzles[i], args.solve, args.views, &s, &error)) {
+        return fail(puzzles.size() > 1 ? "puzzle " + std::to_string(i + 1) + ": " + error : error);
+      }
+      print_views(s, runner->manifest(), args.json, i, puzzles.size());
+      std::fflush(stdout);
+    }
     return 0;
   }
   for (size_t i = 0; i < puzzles.size(); ++i) {

@@ -415,6 +415,69 @@ void init_bin_of(const json* init, Manifest* m) {
   }
 }
 
+// A permutation of 0..n-1 as a manifest writes it, or empty for null.
+std::vector<int64_t> permutation_of(const json& v, const std::string& where, int64_t n) {
+  if (v.is_null()) return {};
+  std::vector<int64_t> out;
+  std::vector<bool> seen(static_cast<size_t>(n), false);
+  for (const json& x : list(v, where, static_cast<size_t>(n), static_cast<size_t>(n))) {
+    const int64_t i = integer(x, where + "[]", 0, n - 1);
+    if (seen[static_cast<size_t>(i)]) throw ManifestError(where + " is not a permutation of 0.." + std::to_string(n - 1));
+    seen[static_cast<size_t>(i)] = true;
+    out.push_back(i);
+  }
+  return out;
+}
+
+// views (optional): count, policy, list; rule 7: count <= the views listed, view 0 the identity,
+// permutations of the positions and of the vocabulary, no view twice, a policy the runner has.
+void views_of(const json* v, Manifest* m) {
+  if (!v) return;
+  object(*v, "views");
+  m->views_count = static_cast<int>(integer(key(*v, "count", "views"), "views.count", 1, kMaxViews));
+  const json& p = object(key(*v, "policy", "views"), "views.policy");
+  const std::string name = name_of(key(p, "policy", "views.policy"), "views.policy.policy", false);
+  if (!known_policy(name)) {
+    throw ManifestError("views.policy is " + brief(p["policy"]) + ", a policy this runner does not implement (it runs "
+                        "vote, best_q and consensus); re-export the bundle with one of them");
+  }
+  m->decision.policy = name;
+  for (auto it = p.begin(); it != p.end(); ++it) {
+    const std::string k = it.key(), at = "views.policy." + k;
+    if (k == "policy") continue;
+    if (k == "agree") m->decision.agree = static_cast<int>(integer(*it, at, 1, kMaxViews));
+    else if (k == "wave") m->decision.wave = static_cast<int>(integer(*it, at, 1, kMaxViews));
+    else if (k == "budget") m->decision.budget = integer(*it, at, 1, int64_t(1) << 30);
+    else if (k == "verify") {
+      if (!it->is_boolean()) throw ManifestError(at + " must be true or false, got " + brief(*it));
+      m->decision.verify = it->get<bool>();
+    } else {
+      throw ManifestError("views.policy has the key \"" + k + "\", which the schema does not allow");
+    }
+  }
+  if (m->decision.agree && name != "consensus") throw ManifestError("views.policy.agree belongs to the consensus policy");
+  const json& views = list(key(*v, "list", "views"), "views.list", 1, kMaxViews);
+  m->views.clear();
+  for (size_t i = 0; i < views.size(); ++i) {
+    const std::string at = "views.list[" + std::to_string(i) + "]";
+    object(views[i], at);
+    View view;
+    view.cells = permutation_of(key(views[i], "cells", at), at + ".cells", m->seq_len);
+    view.tokens = permutation_of(key(views[i], "tokens", at), at + ".tokens", m->vocab_size);
+    if (i == 0 && !view.identity()) throw ManifestError("views.list[0] must be the identity (cells and tokens null)");
+    for (size_t j = 0; j < m->views.size(); ++j) {
+      if (m->views[j].cells == view.cells && m->views[j].tokens == view.tokens) {
+        throw ManifestError(at + " repeats views.list[" + std::to_string(j) + "]");
+      }
+    }
+    m->views.push_back(std::move(view));
+  }
+  if (m->views_count > static_cast<int>(m->views.size())) {
+    throw ManifestError("views.count " + std::to_string(m->views_count) + " is more than the " +
+                        std::to_string(m->views.size()) + " views listed");
+  }
+}
+
 // The optional keys the runner does not use, checked all the same (a schema-valid manifest only).
 void others_of(const json& j, Manifest* m) {
   if (const json* v = optional_key(j, "spelling")) text(*v, "spelling");
@@ -461,6 +524,7 @@ void check_schema(const json& j, Manifest* m, std::set<std::string>* io_names) {
   m->outputs = tensors_of(j["outputs"], "outputs", 4, 4);
   *io_names = io_names_of(j["io_names"]);
   halting_of(j["halting"], m);
+  views_of(optional_key(j, "views"), m);
   init_bin_of(optional_key(j, "init_bin"), m);
   others_of(j, m);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "halt.h"
+#include "views.h"
 
 namespace trm {
 
@@ -66,6 +67,12 @@ struct Manifest {
   Halting halting = Halting::kQHalt;
   int max_steps = 16;
   double threshold = 0.5;
+
+  // views (rule 7): the default count and decision policy an app runs, and the views as data;
+  // a manifest without them lists the identity only
+  int views_count = 1;
+  Decision decision;
+  std::vector<View> views{View{}};
 
   std::optional<double> parity_max_abs_logits;   // what the export measured against PyTorch fp32
 

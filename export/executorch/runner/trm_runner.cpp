@@ -71,10 +71,10 @@ bool TrmRunner::solve(const std::vector<int64_t>& tokens, const SolveOptions& op
   return false;
 }
 
-bool TrmRunner::solve_checked(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out,
-                              std::string* error) {
+// The options every solve checks, and the puzzle-embedding row they give.
+bool TrmRunner::options_of(const std::vector<int64_t>& tokens, const SolveOptions& options, std::vector<float>* emb_out,
+                           std::string* error) {
   const Manifest& m = manifest_;
-  const Halting halting = options.halting.value_or(m.halting);
   const double threshold = options.threshold.value_or(m.threshold);
   const int max_steps = options.max_steps.value_or(m.max_steps);
   if (!(threshold > 0.0 && threshold < 1.0)) {
@@ -103,6 +103,18 @@ bool TrmRunner::solve_checked(const std::vector<int64_t>& tokens, const SolveOpt
       return false;
     }
   }
+  *emb_out = std::move(emb);
+  return true;
+}
+
+bool TrmRunner::solve_checked(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out,
+                              std::string* error) {
+  const Manifest& m = manifest_;
+  const Halting halting = options.halting.value_or(m.halting);
+  const double threshold = options.threshold.value_or(m.threshold);
+  const int max_steps = options.max_steps.value_or(m.max_steps);
+  std::vector<float> emb;
+  if (!options_of(tokens, options, &emb, error)) return false;
 
   const int64_t L = m.seq_len, V = m.vocab_size, N = m.positions(), D = m.hidden_size;
   std::vector<float> y = broadcast_state(init_.y_init, N, D), z = broadcast_state(init_.z_init, N, D);
@@ -134,6 +146,172 @@ bool TrmRunner::solve_checked(const std::vector<int64_t>& tokens, const SolveOpt
     y.swap(out_.y);
     z.swap(out_.z);
   }
+  *out = std::move(s);
+  return true;
+}
+
+bool TrmRunner::solve_views(const std::vector<int64_t>& tokens, const SolveOptions& options, const ViewOptions& views,
+                            ViewSolution* out, std::string* error) {
+  if (solve_views_checked(tokens, options, views, out, error)) return true;
+  *error = one_line(*error);
+  return false;
+}
+
+bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const SolveOptions& options,
+                                    const ViewOptions& vo, ViewSolution* out, std::string* error) {
+  const Manifest& m = manifest_;
+  const Halting halting = options.halting.value_or(m.halting);
+  const int max_steps = options.max_steps.value_or(m.max_steps);
+  const Decision d = vo.decision.value_or(m.decision);
+  const int K = vo.views.value_or(m.views_count);
+  if (K < 1 || K > static_cast<int>(m.views.size())) {
+    *error = "this bundle lists " + std::to_string(m.views.size()) + " view" + (m.views.size() == 1 ? "" : "s") +
+             ", not " + std::to_string(K) + "; ask for fewer or re-export with --views " + std::to_string(K);
+    return false;
+  }
+  if (!known_policy(d.policy)) {
+    *error = "policy is vote, best_q or consensus, got '" + d.policy + "'";
+    return false;
+  }
+  if (d.verify) {
+    *error = "the views policy verifies answers with a task's rule checker, which only the Python runtime has; "
+             "run it without verify";
+    return false;
+  }
+  std::vector<float> emb;
+  if (!options_of(tokens, options, &emb, error)) return false;
+  const float limit = halt_limit(options.threshold.value_or(m.threshold));
+  const int64_t L = m.seq_len, V = m.vocab_size, N = m.positions(), D = m.hidden_size, ND = N * D;
+  const int64_t ndim = static_cast<int64_t>(emb.size());
+  const std::vector<float> y0 = broadcast_state(init_.y_init, N, D), z0 = broadcast_state(init_.z_init, N, D);
+
+  enum State { kWaiting, kRunning, kFinished, kStopped };
+  std::vector<State> state(K, kWaiting);
+  std::vector<std::vector<int64_t>> seen(K), preds(K);
+  ViewSolution s;
+  s.views = K;
+  s.view_steps.assign(K, 0);
+  s.view_q.assign(K, std::nanf(""));
+  s.finished.assign(K, false);
+  s.view_answers.assign(K, {});
+  for (int v = 0; v < K; ++v) seen[v] = apply_view(m.views[v], tokens);
+
+  // the running views in batch order (kept ones first, then those just launched), with their state
+  std::vector<int> rows;
+  std::vector<float> y, z;   // [rows, N, D]
+  auto launch = [&](int count) {
+    for (int v = 0, n = 0; v < K && n < count; ++v) {
+      if (state[v] != kWaiting) continue;
+      state[v] = kRunning;
+      rows.push_back(v);
+      y.insert(y.end(), y0.begin(), y0.end());
+      z.insert(z.end(), z0.begin(), z0.end());
+      ++n;
+    }
+  };
+  launch(d.first(K));
+  const int64_t chunk = std::max<int64_t>(1, step_->largest_batch());
+  std::vector<int64_t> tok;
+  std::vector<float> pe, y_next, z_next, logits, q;
+  while (!rows.empty()) {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    tok.clear();
+    pe.clear();
+    for (int v : rows) {
+      tok.insert(tok.end(), seen[v].begin(), seen[v].end());
+      pe.insert(pe.end(), emb.begin(), emb.end());
+    }
+    y_next.resize(n * ND);
+    z_next.resize(n * ND);
+    logits.resize(n * L * V);
+    q.resize(n);
+    for (int64_t a = 0; a < n; a += chunk) {     // at most the model file's largest batch per call
+      const int64_t b = std::min(n, a + chunk);
+      if (!step_->run(b - a, tok.data() + a * L, ndim ? pe.data() + a * ndim : nullptr, y.data() + a * ND,
+                      z.data() + a * ND, &out_, error)) {
+        return false;
+      }
+      std::copy(out_.y.begin(), out_.y.begin() + (b - a) * ND, y_next.begin() + a * ND);
+      std::copy(out_.z.begin(), out_.z.begin() + (b - a) * ND, z_next.begin() + a * ND);
+      std::copy(out_.logits.begin(), out_.logits.begin() + (b - a) * L * V, logits.begin() + a * L * V);
+      std::copy(out_.q_halt.begin(), out_.q_halt.begin() + (b - a), q.begin() + a);
+    }
+    if (!all_finite(logits.data(), n * L * V) || !all_finite(q.data(), n)) {
+      *error = "the step produced NaN or infinite values: the model's weights or state are broken; re-export from a "
+               "good checkpoint";
+      return false;
+    }
+    bool any_finished = false;
+    std::vector<bool> fin(n, false);
+    for (int64_t i = 0; i < n; ++i) {
+      const int v = rows[i];
+      s.view_steps[v] += 1;
+      s.view_q[v] = q[i];
+      preds[v].resize(static_cast<size_t>(L));
+      for (int64_t c = 0; c < L; ++c) preds[v][c] = argmax(logits.data() + (i * L + c) * V, V);
+      fin[i] = s.view_steps[v] >= max_steps || (halting == Halting::kQHalt && halts(q[i], limit));
+    }
+    int spent = 0;
+    for (int v = 0; v < K; ++v) spent += s.view_steps[v];
+    const bool at_budget = d.budget && spent >= *d.budget;   // running views are cut: they vote as they are
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(fin[i] || at_budget)) continue;
+      fin[i] = true;
+      any_finished = true;
+      state[rows[i]] = kFinished;
+      s.view_answers[rows[i]] = invert_view(m.views[rows[i]], preds[rows[i]]);
+    }
+    if (any_finished) {
+      int running = 0, waiting = 0;
+      Votes votes;
+      for (int v = 0; v < K; ++v) {
+        running += state[v] == kRunning;
+        waiting += state[v] == kWaiting;
+        if (state[v] == kFinished) {
+          votes.answers.push_back(&s.view_answers[v]);
+          votes.q.push_back(s.view_q[v]);
+        }
+      }
+      if (at_budget) waiting = 0;
+      if (decision_done(d, votes, running, waiting)) {
+        for (auto& st : state) {
+          if (st == kRunning) st = kStopped;
+          if (at_budget && st == kWaiting) st = kStopped;
+        }
+      } else if (running == 0 && waiting > 0) {
+        launch(d.first(K));
+      }
+    }
+    // compaction: the views still running keep their state, then the ones just launched (already appended)
+    std::vector<int> kept;
+    std::vector<float> ky, kz;
+    for (int64_t i = 0; i < n; ++i) {
+      if (state[rows[i]] != kRunning) continue;
+      kept.push_back(rows[i]);
+      ky.insert(ky.end(), y_next.begin() + i * ND, y_next.begin() + (i + 1) * ND);
+      kz.insert(kz.end(), z_next.begin() + i * ND, z_next.begin() + (i + 1) * ND);
+    }
+    for (size_t i = static_cast<size_t>(n); i < rows.size(); ++i) {   // launched this step
+      kept.push_back(rows[i]);
+      ky.insert(ky.end(), y.begin() + static_cast<int64_t>(i) * ND, y.begin() + static_cast<int64_t>(i + 1) * ND);
+      kz.insert(kz.end(), z.begin() + static_cast<int64_t>(i) * ND, z.begin() + static_cast<int64_t>(i + 1) * ND);
+    }
+    rows.swap(kept);
+    y.swap(ky);
+    z.swap(kz);
+  }
+  Votes votes;
+  std::vector<int> which;
+  for (int v = 0; v < K; ++v) {
+    if (state[v] != kFinished) continue;
+    votes.answers.push_back(&s.view_answers[v]);
+    votes.q.push_back(s.view_q[v]);
+    which.push_back(v);
+  }
+  for (int v = 0; v < K; ++v) s.finished[v] = state[v] == kFinished;
+  s.chosen = which[decision_choose(d, votes)];
+  s.answer = s.view_answers[s.chosen];
+  for (int v = 0; v < K; ++v) s.total_steps += s.view_steps[v];
   *out = std::move(s);
   return true;
 }

@@ -55,6 +55,23 @@ struct Solution {
   bool stopped = false;               // on_step returned false
 };
 
+// A puzzle solved with views (solve_views): the chosen answer and what each view did.
+struct ViewSolution {
+  std::vector<int64_t> answer;                  // [L] the chosen view's answer, mapped back
+  int views = 1;                                // K
+  int chosen = 0;                               // the view whose answer the puzzle took
+  int total_steps = 0;                          // view-steps: all views' steps together
+  std::vector<int> view_steps;                  // [K] steps each view ran (0: never launched)
+  std::vector<float> view_q;                    // [K] each view's last q_halt logit (NaN: never launched)
+  std::vector<bool> finished;                   // [K] halted or cut by the budget (these voted)
+  std::vector<std::vector<int64_t>> view_answers;   // [K][L] each finished view's answer, mapped back
+};
+
+struct ViewOptions {
+  std::optional<int> views;           // default: the manifest's views.count
+  std::optional<Decision> decision;   // default: the manifest's views.policy
+};
+
 class TrmRunner {
  public:
   struct Options {
@@ -68,6 +85,12 @@ class TrmRunner {
 
   bool solve(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out, std::string* error);
 
+  // One puzzle as K views (the manifest's first K), one batch of the running views per step, each
+  // halting on its own, decided by the policy: trm_edge/runtime/loop.py's views loop (views.h).
+  // options.on_step is not called here.
+  bool solve_views(const std::vector<int64_t>& tokens, const SolveOptions& options, const ViewOptions& views,
+                   ViewSolution* out, std::string* error);
+
   // The puzzle-embedding row for a puzzle id from the bundle's table (empty without an embedding).
   bool puzzle_row(int64_t puzzle_id, std::vector<float>* row, std::string* error) const;
 
@@ -78,6 +101,10 @@ class TrmRunner {
  private:
   TrmRunner() = default;
   bool solve_checked(const std::vector<int64_t>& tokens, const SolveOptions& options, Solution* out, std::string* error);
+  bool solve_views_checked(const std::vector<int64_t>& tokens, const SolveOptions& options, const ViewOptions& views,
+                           ViewSolution* out, std::string* error);
+  bool options_of(const std::vector<int64_t>& tokens, const SolveOptions& options, std::vector<float>* emb,
+                  std::string* error);
 
   Manifest manifest_;
   InitState init_;

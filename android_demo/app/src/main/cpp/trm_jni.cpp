@@ -4,6 +4,10 @@
 //   TrmNative.gridSize(handle)                             -> the manifest's task.size (9 for a 9x9 Sudoku), 0 without one
 //   TrmNative.solve(handle, puzzle, halting, threshold, listener) -> the answer as text
 //       listener.onStep(step, answerText, haltProbability, ms) after every step; false stops the loop
+//   TrmNative.solveViews(handle, puzzle, halting, threshold, views, policy, agree, wave, budget)
+//       -> {"answer": text, "views": K, "view_steps": [...], "chosen_view": v, "agreeing_views": n}
+//       K views of the puzzle decided by the policy (vote, best_q, consensus; "" and 0s: the manifest's)
+//   TrmNative.defaultViews(handle)                         -> the manifest's views.count
 //   TrmNative.close(handle)
 //
 // Puzzles and answers travel as the task's text ("53..7....", '.' blank), read and written with the
@@ -117,6 +121,69 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solve(JNIEnv* env, jcl
   }
   if (env->ExceptionCheck()) return nullptr;   // the listener threw: let it propagate
   return env->NewStringUTF(trm::render_answer(s.answer, m).c_str());
+}
+
+JNIEXPORT jint JNICALL Java_org_trmedge_demo_TrmNative_defaultViews(JNIEnv* env, jclass, jlong handle) {
+  Handle* h = handle_of(env, handle);
+  if (h == nullptr) return 0;
+  return h->runner->manifest().views_count;
+}
+
+JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env, jclass, jlong handle, jstring puzzle,
+                                                                     jstring halting, jdouble threshold, jint views,
+                                                                     jstring policy, jint agree, jint wave, jint budget) {
+  Handle* h = handle_of(env, handle);
+  if (h == nullptr) return nullptr;
+  std::lock_guard<std::mutex> lock(h->mutex);
+  const trm::Manifest& m = h->runner->manifest();
+  std::string error;
+  std::vector<int64_t> tokens;
+  if (!trm::encode_puzzle(to_string(env, puzzle), m, &tokens, &error)) {
+    throw_error(env, error);
+    return nullptr;
+  }
+  trm::SolveOptions options;
+  trm::Halting halt;
+  if (!trm::parse_halting(to_string(env, halting), &halt)) {
+    throw_error(env, "halting is q_halt or fixed, got '" + to_string(env, halting) + "'");
+    return nullptr;
+  }
+  options.halting = halt;
+  options.threshold = threshold;
+  trm::ViewOptions vo;
+  if (views > 0) vo.views = views;
+  const std::string name = to_string(env, policy);
+  if (!name.empty() || agree > 0 || wave > 0 || budget > 0) {
+    trm::Decision d;
+    d.policy = name.empty() ? (agree > 0 ? "consensus" : "vote") : name;
+    if (!trm::known_policy(d.policy)) {
+      throw_error(env, "policy is vote, best_q or consensus, got '" + d.policy + "'");
+      return nullptr;
+    }
+    if (agree > 0 && d.policy != "consensus") {
+      throw_error(env, "agree belongs to the consensus policy, not " + d.policy);
+      return nullptr;
+    }
+    if (agree > 0) d.agree = agree;
+    if (wave > 0) d.wave = wave;
+    if (budget > 0) d.budget = budget;
+    vo.decision = d;
+  }
+  trm::ViewSolution s;
+  if (!h->runner->solve_views(tokens, options, vo, &s, &error)) {
+    throw_error(env, error);
+    return nullptr;
+  }
+  int agreeing = 0;
+  std::string steps;
+  for (int v = 0; v < s.views; ++v) {
+    agreeing += s.finished[v] && s.view_answers[v] == s.answer;
+    steps += (v ? "," : "") + std::to_string(s.view_steps[v]);
+  }
+  const std::string out = "{\"answer\": \"" + trm::render_answer(s.answer, m) + "\", \"views\": " +
+                          std::to_string(s.views) + ", \"view_steps\": [" + steps + "], \"chosen_view\": " +
+                          std::to_string(s.chosen) + ", \"agreeing_views\": " + std::to_string(agreeing) + "}";
+  return env->NewStringUTF(out.c_str());
 }
 
 JNIEXPORT void JNICALL Java_org_trmedge_demo_TrmNative_close(JNIEnv*, jclass, jlong handle) {

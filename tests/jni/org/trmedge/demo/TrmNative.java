@@ -13,5 +13,10 @@ public final class TrmNative {
     public static native String solve(long handle, String puzzle, String halting, double threshold,
                                       StepListener listener);
 
+    public static native String solveViews(long handle, String puzzle, String halting, double threshold, int views,
+                                           String policy, int agree, int wave, int budget);
+
+    public static native int defaultViews(long handle);
+
     public static native void close(long handle);
 }

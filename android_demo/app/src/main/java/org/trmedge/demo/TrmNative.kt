@@ -19,6 +19,16 @@ object TrmNative {
     @JvmStatic external fun solve(handle: Long, puzzle: String, halting: String, threshold: Double,
                                   listener: StepListener): String
 
+    /** Solves a puzzle as [views] views (the manifest's first; 0: its views.count), each answer mapped
+     *  back and decided by [policy] ("vote", "best_q", "consensus"; "": the manifest's). [agree],
+     *  [wave] and [budget] are the policy's options (0: none). Returns JSON: answer (text), views,
+     *  view_steps, chosen_view, agreeing_views. */
+    @JvmStatic external fun solveViews(handle: Long, puzzle: String, halting: String, threshold: Double, views: Int,
+                                       policy: String, agree: Int, wave: Int, budget: Int): String
+
+    /** The manifest's views.count: how many views the bundle's maker says to run. */
+    @JvmStatic external fun defaultViews(handle: Long): Int
+
     @JvmStatic external fun close(handle: Long)
 }
 

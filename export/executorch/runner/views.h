@@ -1,0 +1,60 @@
+// Test-time views and the decision policies over them: trm_edge/runtime/decide.py and the views
+// loop of trm_edge/runtime/loop.py (`drive`), written again for the runner with the same rules, so
+// the runner makes the same decisions as Python.
+//
+// A view is data from the manifest (views.list): output position i takes input position cells[i],
+// then token t becomes tokens[t] (either may be empty: unchanged). A puzzle runs as K views, view 0
+// the identity; each halts on its own; each finished view's answer is mapped back (inverted) and
+// the puzzle's decision policy picks one:
+//   vote       most views; ties by the higher mean sigmoid(q_halt) in double, then the lower view
+//              index (the reference's evaluators/arc.py ranking: a stable sort of (count, mean q))
+//   best_q     the finished view with the highest q_halt (the lowest index on ties)
+//   consensus  vote, stopping once the views still to come cannot change the winner; `agree` m also
+//              stops once m finished views agree (not exact); `wave` w launches w views at a time
+// `budget` N cuts a puzzle's running views once it has spent N view-steps (they vote as they are).
+// `verify` (a task's rule checker) is Python-only: the runner has no per-task code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trm {
+
+constexpr int kMaxViews = 1024;   // the schema's bound on views.count and views.list
+
+struct View {
+  std::vector<int64_t> cells;    // [L] or empty
+  std::vector<int64_t> tokens;   // [V] or empty
+  bool identity() const { return cells.empty() && tokens.empty(); }
+};
+
+std::vector<int64_t> apply_view(const View& v, const std::vector<int64_t>& tokens);
+std::vector<int64_t> invert_view(const View& v, const std::vector<int64_t>& tokens);
+
+struct Decision {
+  std::string policy = "vote";         // vote, best_q, consensus
+  std::optional<int> agree, wave;
+  std::optional<int64_t> budget;
+  bool verify = false;
+
+  int first(int views) const { return wave ? std::min(*wave, views) : views; }
+};
+
+// The policies the runner implements, by name.
+bool known_policy(const std::string& name);
+
+// Finished views' answers (mapped back, in view order) and their last q_halt logits.
+struct Votes {
+  std::vector<const std::vector<int64_t>*> answers;
+  std::vector<float> q;
+};
+
+// Whether a puzzle stops now (running: its views still running; unlaunched: not launched yet).
+bool decision_done(const Decision& d, const Votes& votes, int running, int unlaunched);
+
+// The position (into votes) of the answer the puzzle takes.
+size_t decision_choose(const Decision& d, const Votes& votes);
+
+}  // namespace trm
