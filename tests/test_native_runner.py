@@ -86,18 +86,31 @@ def hard_puzzles() -> np.ndarray:
     return sudoku.to_tokens(sudoku.generate(VIEWS_PUZZLES, 9, seed=404, difficulty="hard")["puzzles"])
 
 
+@pytest.fixture(scope="module")
+def hard_record(shipped_et_bundle, hard_puzzles):
+    """One recorded fixed run of the 8 views of every hard puzzle in trm_edge.runtime (every view's
+    predictions and q_halt after every step): each policy's Python decisions are replayed on it with
+    the live loop's own code (tests/test_views.py checks replay == live)."""
+    from trm_edge.pareto import record
+    from trm_edge.runtime.bundle import Bundle
+    b = Bundle(shipped_et_bundle)
+    return record(b, hard_puzzles, None, 8, b.max_steps, batch=64, progress=False)
+
+
 @pytest.mark.parametrize("policy", [["--policy", "vote"], ["--policy", "consensus"], ["--policy", "best_q"],
                                     ["--policy", "consensus", "--agree", "2", "--wave", "2"],
                                     ["--policy", "vote", "--budget", "20"]])
-def test_views_make_the_decisions_python_makes(native_runner, shipped_et_bundle, hard_puzzles, tmp_path, policy):
+def test_views_make_the_decisions_python_makes(native_runner, shipped_et_bundle, hard_puzzles, hard_record, tmp_path,
+                                               policy):
     """K = 8 views of hard puzzles, natively and in Python (trm_edge.runtime on the same bundle): the same
     answer, steps per view, finished views and chosen view for every puzzle, under every policy."""
     from trm_edge.cli import _decision
-    from trm_edge.runtime.bundle import Bundle
+    from trm_edge.runtime.loop import replay
     opts = dict(zip(policy[::2], policy[1::2]))
     d = _decision(opts["--policy"], *(int(opts[k]) if k in opts else None for k in ("--agree", "--wave", "--budget")),
                   False)
-    want = Bundle(shipped_et_bundle).solve(hard_puzzles, views=8, decide=d)
+    want = replay(hard_record["predictions"].astype(np.int64), hard_record["q_halt"], hard_puzzles,
+                  hard_record["views"], decide=d)
     f = _puzzle_file(tmp_path / "hard.txt", hard_puzzles)
     got = _solve([str(native_runner / "trm-runner"), str(shipped_et_bundle), "--puzzle-file", str(f), "--json",
                   "--views", "8", *policy], 900)
