@@ -116,25 +116,24 @@ class Decision:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.to_manifest().items() if k != 'policy')})"
 
 
-class Vote(Decision):
-    name = "vote"
+class WithoutAgree(Decision):
+    """A policy that waits for every view: `agree` is consensus's."""
 
     def __init__(self, agree=None, wave=None, budget=None, verify=False):
         if agree is not None:
             raise TRMEdgeError("agree belongs to the consensus policy; use --policy consensus --agree M")
         super().__init__(None, wave, budget, verify)
+
+
+class Vote(WithoutAgree):
+    name = "vote"
 
     def choose(self, keys, q, verified=None):
         return tally(keys, q)[0][3]
 
 
-class BestQ(Decision):
+class BestQ(WithoutAgree):
     name = "best_q"
-
-    def __init__(self, agree=None, wave=None, budget=None, verify=False):
-        if agree is not None:
-            raise TRMEdgeError("agree belongs to the consensus policy; use --policy consensus --agree M")
-        super().__init__(None, wave, budget, verify)
 
     def choose(self, keys, q, verified=None):
         return int(np.argmax(np.asarray(q, dtype=np.float64)))     # first of the highest

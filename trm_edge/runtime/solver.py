@@ -99,15 +99,12 @@ class Solver:
         (runtime/decide.py: a name or a Decision). Other keywords go to runtime.loop.solve (record,
         record_states, progress)."""
         d = self.views_default
-        if views is None:
-            views, decide = d.get("count", 1), d.get("policy_object") if decide is None else decide
+        views = d.get("count", 1) if views is None else views
         if isinstance(views, numbers.Integral) and not isinstance(views, bool):
             views = self.task_views(int(views))
         elif not isinstance(views, (list, tuple)):
             raise TRMEdgeError(f"views must be a whole number of views or a list of Views, got {views!r}")
-        if decide is None:
-            decide = d.get("policy_object")
-        chosen = decision("vote" if decide is None else decide)
+        chosen = decision(decide or d.get("policy_object") or "vote")
         if chosen.verify:
             kw.setdefault("verifier", self.verifier())
         h = self.halting

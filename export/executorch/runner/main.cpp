@@ -209,6 +209,15 @@ bool gather_puzzles(const Args& a, const trm::Manifest& m, std::vector<std::vect
   return true;
 }
 
+// The answer in the task's text form, or as comma-separated tokens where the task has none.
+std::string answer_text(const std::vector<int64_t>& answer, const trm::Manifest& m) {
+  std::string text = trm::render_answer(answer, m);
+  if (text.empty()) {
+    for (size_t i = 0; i < answer.size(); ++i) text += (i ? "," : "") + std::to_string(answer[i]);
+  }
+  return text;
+}
+
 void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, size_t index, size_t count) {
   if (json) {
     nlohmann::ordered_json j;
@@ -220,10 +229,7 @@ void print_solution(const trm::Solution& s, const trm::Manifest& m, bool json, s
     return;
   }
   if (count > 1) std::printf("%spuzzle %zu/%zu\n", index ? "\n" : "", index + 1, count);
-  std::string answer = trm::render_answer(s.answer, m);
-  if (answer.empty()) {
-    for (size_t i = 0; i < s.answer.size(); ++i) answer += (i ? "," : "") + std::to_string(s.answer[i]);
-  }
+  const std::string answer = answer_text(s.answer, m);
   std::printf("answer  %s\nsteps   %d\nq_halt ", answer.c_str(), s.steps);
   for (float q : s.q_halt) std::printf(" %.6f", q);
   std::printf("\n");
@@ -245,10 +251,7 @@ void print_views(const trm::ViewSolution& s, const trm::Manifest& m, bool json, 
     return;
   }
   if (count > 1) std::printf("%spuzzle %zu/%zu\n", index ? "\n" : "", index + 1, count);
-  std::string answer = trm::render_answer(s.answer, m);
-  if (answer.empty()) {
-    for (size_t i = 0; i < s.answer.size(); ++i) answer += (i ? "," : "") + std::to_string(s.answer[i]);
-  }
+  const std::string answer = answer_text(s.answer, m);
   int agree = 0;
   for (int v = 0; v < s.views; ++v) agree += s.finished[v] && s.view_answers[v] == s.answer;
   std::printf("answer  %s\nviews   %d of %d agree, view %d chosen\nsteps   %d view-steps (", answer.c_str(), agree,

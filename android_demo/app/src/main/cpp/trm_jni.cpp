@@ -54,6 +54,25 @@ Handle* handle_of(JNIEnv* env, jlong handle) {
   return reinterpret_cast<Handle*>(handle);
 }
 
+// The puzzle (the task's text) and the halting options of a solve call; false with the Java
+// exception thrown.
+bool read_request(JNIEnv* env, const trm::Manifest& m, jstring puzzle, jstring halting, jdouble threshold,
+                  std::vector<int64_t>* tokens, trm::SolveOptions* options) {
+  std::string error;
+  if (!trm::encode_puzzle(to_string(env, puzzle), m, tokens, &error)) {
+    throw_error(env, error);
+    return false;
+  }
+  trm::Halting policy;
+  if (!trm::parse_halting(to_string(env, halting), &policy)) {
+    throw_error(env, "halting is q_halt or fixed, got '" + to_string(env, halting) + "'");
+    return false;
+  }
+  options->halting = policy;
+  options->threshold = threshold;
+  return true;
+}
+
 }  // namespace
 
 extern "C" {
@@ -87,18 +106,8 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solve(JNIEnv* env, jcl
   const trm::Manifest& m = h->runner->manifest();
   std::string error;
   std::vector<int64_t> tokens;
-  if (!trm::encode_puzzle(to_string(env, puzzle), m, &tokens, &error)) {
-    throw_error(env, error);
-    return nullptr;
-  }
   trm::SolveOptions options;
-  trm::Halting policy;
-  if (!trm::parse_halting(to_string(env, halting), &policy)) {
-    throw_error(env, "halting is q_halt or fixed, got '" + to_string(env, halting) + "'");
-    return nullptr;
-  }
-  options.halting = policy;
-  options.threshold = threshold;
+  if (!read_request(env, m, puzzle, halting, threshold, &tokens, &options)) return nullptr;
 
   jmethodID on_step = nullptr;
   if (listener != nullptr) {
@@ -138,18 +147,8 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env
   const trm::Manifest& m = h->runner->manifest();
   std::string error;
   std::vector<int64_t> tokens;
-  if (!trm::encode_puzzle(to_string(env, puzzle), m, &tokens, &error)) {
-    throw_error(env, error);
-    return nullptr;
-  }
   trm::SolveOptions options;
-  trm::Halting halt;
-  if (!trm::parse_halting(to_string(env, halting), &halt)) {
-    throw_error(env, "halting is q_halt or fixed, got '" + to_string(env, halting) + "'");
-    return nullptr;
-  }
-  options.halting = halt;
-  options.threshold = threshold;
+  if (!read_request(env, m, puzzle, halting, threshold, &tokens, &options)) return nullptr;
   trm::ViewOptions vo;
   if (views > 0) vo.views = views;
   const std::string name = to_string(env, policy);
