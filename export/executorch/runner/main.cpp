@@ -34,12 +34,15 @@ const char kUsage[] =
     "  --threads N         ExecuTorch thread pool size (default: one per performance core)\n"
     "  --views K           run K views of each puzzle (the manifest's first K; default: its views.count),\n"
     "                      each answer mapped back, decided by the policy\n"
-    "  --policy NAME       vote, best_q or consensus (default: the manifest's views.policy)\n"
+    "  --policy NAME       vote, best_q or consensus; with none of --policy/--agree/--wave/--budget,\n"
+    "                      --views K runs the manifest's views.recommended policy for K (the row with\n"
+    "                      the largest from_views <= K; none: views.policy), no --views its views.policy\n"
     "  --agree M           consensus: also stop once M finished views agree (not exact)\n"
     "  --wave W            launch W views at a time, more only while the puzzle is undecided\n"
     "  --budget N          view-steps per puzzle at most\n"
     "  --json              one JSON line per puzzle: {\"answer\": [...], \"steps\": n, \"q_halt\": [...]}\n"
-    "                      (with views: \"view_steps\", \"view_q_halt\", \"finished\", \"chosen_view\" too)\n"
+    "                      (with views: \"policy\", \"view_steps\", \"view_q_halt\", \"finished\",\n"
+    "                      \"chosen_view\" too)\n"
     "  --bench N           time N steps at batch 1 (after 2 warm-up steps) and the puzzles given;\n"
     "                      prints one JSON line in trm-edge bench's row schema\n"
     "  --no-verify         skip the sha256 check of the bundle's files\n"
@@ -241,6 +244,7 @@ void print_views(const trm::ViewSolution& s, const trm::Manifest& m, bool json, 
     j["answer"] = s.answer;
     j["steps"] = s.total_steps;
     j["views"] = s.views;
+    j["policy"] = nlohmann::ordered_json::parse(trm::decision_json(s.decision));
     j["view_steps"] = s.view_steps;
     std::vector<nlohmann::ordered_json> q;
     for (float v : s.view_q) q.push_back(std::isnan(v) ? nlohmann::ordered_json() : nlohmann::ordered_json(v));
@@ -257,7 +261,7 @@ void print_views(const trm::ViewSolution& s, const trm::Manifest& m, bool json, 
   std::printf("answer  %s\nviews   %d of %d agree, view %d chosen\nsteps   %d view-steps (", answer.c_str(), agree,
               s.views, s.chosen, s.total_steps);
   for (int v = 0; v < s.views; ++v) std::printf("%s%d", v ? " " : "", s.view_steps[v]);
-  std::printf(")\n");
+  std::printf(")\npolicy  %s\n", trm::describe(s.decision).c_str());
 }
 
 int fail(const std::string& message) {

@@ -429,33 +429,77 @@ std::vector<int64_t> permutation_of(const json& v, const std::string& where, int
   return out;
 }
 
-// views (optional): count, policy, list; rule 7: count <= the views listed, view 0 the identity,
-// permutations of the positions and of the vocabulary, no view twice, a policy the runner has.
+// A decision policy object (views.policy, views.recommended[i].policy): a policy the runner
+// implements and its options, nothing else; agree only with consensus.
+Decision decision_of(const json& p, const std::string& at) {
+  object(p, at);
+  const std::string name = name_of(key(p, "policy", at), at + ".policy", false);
+  if (!known_policy(name)) {
+    throw ManifestError(at + " is " + brief(p["policy"]) + ", a policy this runner does not implement (it runs "
+                        "vote, best_q and consensus); re-export the bundle with one of them");
+  }
+  Decision d;
+  d.policy = name;
+  for (auto it = p.begin(); it != p.end(); ++it) {
+    const std::string k = it.key(), here = at + "." + k;
+    if (k == "policy") continue;
+    if (k == "agree") d.agree = static_cast<int>(integer(*it, here, 1, kMaxViews));
+    else if (k == "wave") d.wave = static_cast<int>(integer(*it, here, 1, kMaxViews));
+    else if (k == "budget") d.budget = integer(*it, here, 1, int64_t(1) << 30);
+    else if (k == "verify") {
+      if (!it->is_boolean()) throw ManifestError(here + " must be true or false, got " + brief(*it));
+      d.verify = it->get<bool>();
+    } else {
+      throw ManifestError(at + " has the key " + brief(json(k)) + ", which the schema does not allow");
+    }
+  }
+  if (d.agree && name != "consensus") throw ManifestError(at + ".agree belongs to the consensus policy");
+  return d;
+}
+
+// views.recommended (optional): rows {from_views 2..1024, policy}, in increasing from_views, each once.
+std::vector<Manifest::Recommended> recommended_of(const json* r) {
+  std::vector<Manifest::Recommended> out;
+  if (!r) return out;
+  const json& rows = list(*r, "views.recommended", 0, 64);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::string at = "views.recommended[" + std::to_string(i) + "]";
+    object(rows[i], at);
+    for (auto it = rows[i].begin(); it != rows[i].end(); ++it) {
+      if (it.key() != "from_views" && it.key() != "policy") {
+        throw ManifestError(at + " has the key " + brief(json(it.key())) + ", which the schema does not allow");
+      }
+    }
+    Manifest::Recommended row;
+    row.from_views = static_cast<int>(integer(key(rows[i], "from_views", at), at + ".from_views", 2, kMaxViews));
+    row.decision = decision_of(key(rows[i], "policy", at), at + ".policy");
+    out.push_back(std::move(row));
+  }
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i].from_views <= out[i - 1].from_views) {
+      throw ManifestError("views.recommended must be in increasing from_views, each once (row " + std::to_string(i) +
+                          " has from_views " + std::to_string(out[i].from_views) + " after " +
+                          std::to_string(out[i - 1].from_views) + ")");
+    }
+  }
+  return out;
+}
+
+// views (optional): count, policy, list, recommended; rule 7: count <= the views listed, view 0 the
+// identity, permutations of the positions and of the vocabulary, no view twice, policies the runner
+// has (views.policy and every row of recommended, whose from_views increase).
 void views_of(const json* v, Manifest* m) {
   if (!v) return;
   object(*v, "views");
-  m->views_count = static_cast<int>(integer(key(*v, "count", "views"), "views.count", 1, kMaxViews));
-  const json& p = object(key(*v, "policy", "views"), "views.policy");
-  const std::string name = name_of(key(p, "policy", "views.policy"), "views.policy.policy", false);
-  if (!known_policy(name)) {
-    throw ManifestError("views.policy is " + brief(p["policy"]) + ", a policy this runner does not implement (it runs "
-                        "vote, best_q and consensus); re-export the bundle with one of them");
-  }
-  m->decision.policy = name;
-  for (auto it = p.begin(); it != p.end(); ++it) {
-    const std::string k = it.key(), at = "views.policy." + k;
-    if (k == "policy") continue;
-    if (k == "agree") m->decision.agree = static_cast<int>(integer(*it, at, 1, kMaxViews));
-    else if (k == "wave") m->decision.wave = static_cast<int>(integer(*it, at, 1, kMaxViews));
-    else if (k == "budget") m->decision.budget = integer(*it, at, 1, int64_t(1) << 30);
-    else if (k == "verify") {
-      if (!it->is_boolean()) throw ManifestError(at + " must be true or false, got " + brief(*it));
-      m->decision.verify = it->get<bool>();
-    } else {
-      throw ManifestError("views.policy has the key \"" + k + "\", which the schema does not allow");
+  for (auto it = v->begin(); it != v->end(); ++it) {
+    const std::string& k = it.key();
+    if (k != "count" && k != "policy" && k != "list" && k != "recommended") {
+      throw ManifestError("views has the key " + brief(json(k)) + ", which the schema does not allow");
     }
   }
-  if (m->decision.agree && name != "consensus") throw ManifestError("views.policy.agree belongs to the consensus policy");
+  m->views_count = static_cast<int>(integer(key(*v, "count", "views"), "views.count", 1, kMaxViews));
+  m->decision = decision_of(key(*v, "policy", "views"), "views.policy");
+  m->recommended = recommended_of(optional_key(*v, "recommended"));
   const json& views = list(key(*v, "list", "views"), "views.list", 1, kMaxViews);
   m->views.clear();
   for (size_t i = 0; i < views.size(); ++i) {

@@ -73,6 +73,13 @@ struct Manifest {
   int views_count = 1;
   Decision decision;
   std::vector<View> views{View{}};
+  // views.recommended: what K views run when no policy is given (TrmRunner::decision_for), rows in
+  // increasing from_views, each once; empty: views.policy for every K
+  struct Recommended {
+    int from_views = 2;
+    Decision decision;
+  };
+  std::vector<Recommended> recommended;
 
   std::optional<double> parity_max_abs_logits;   // what the export measured against PyTorch fp32
 

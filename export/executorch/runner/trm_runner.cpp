@@ -150,6 +150,18 @@ bool TrmRunner::solve_checked(const std::vector<int64_t>& tokens, const SolveOpt
   return true;
 }
 
+Decision TrmRunner::decision_for(const ViewOptions& vo) const {
+  const Manifest& m = manifest_;
+  if (vo.decision) return *vo.decision;
+  if (vo.views.value_or(m.views_count) < 2) return Decision{};   // one view: the single-view loop's
+  if (!vo.views) return m.decision;                              // the manifest's default count: its policy
+  const Manifest::Recommended* row = nullptr;
+  for (const auto& r : m.recommended) {                          // increasing from_views (read_manifest)
+    if (r.from_views <= *vo.views) row = &r;
+  }
+  return row ? row->decision : m.decision;
+}
+
 bool TrmRunner::solve_views(const std::vector<int64_t>& tokens, const SolveOptions& options, const ViewOptions& views,
                             ViewSolution* out, std::string* error) {
   if (solve_views_checked(tokens, options, views, out, error)) return true;
@@ -162,7 +174,7 @@ bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const So
   const Manifest& m = manifest_;
   const Halting halting = options.halting.value_or(m.halting);
   const int max_steps = options.max_steps.value_or(m.max_steps);
-  const Decision d = vo.decision.value_or(m.decision);
+  const Decision d = decision_for(vo);
   const int K = vo.views.value_or(m.views_count);
   if (K < 1 || K > static_cast<int>(m.views.size())) {
     *error = "this bundle lists " + std::to_string(m.views.size()) + " view" + (m.views.size() == 1 ? "" : "s") +
@@ -190,6 +202,7 @@ bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const So
   std::vector<std::vector<int64_t>> seen(K), preds(K);
   ViewSolution s;
   s.views = K;
+  s.decision = d;
   s.view_steps.assign(K, 0);
   s.view_q.assign(K, std::nanf(""));
   s.finished.assign(K, false);

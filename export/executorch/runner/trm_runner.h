@@ -65,11 +65,12 @@ struct ViewSolution {
   std::vector<float> view_q;                    // [K] each view's last q_halt logit (NaN: never launched)
   std::vector<bool> finished;                   // [K] halted or cut by the budget (these voted)
   std::vector<std::vector<int64_t>> view_answers;   // [K][L] each finished view's answer, mapped back
+  Decision decision;                            // the policy that decided (decision_for)
 };
 
 struct ViewOptions {
   std::optional<int> views;           // default: the manifest's views.count
-  std::optional<Decision> decision;   // default: the manifest's views.policy
+  std::optional<Decision> decision;   // default: TrmRunner::decision_for (views.recommended, views.policy)
 };
 
 class TrmRunner {
@@ -90,6 +91,13 @@ class TrmRunner {
   // options.on_step is not called here.
   bool solve_views(const std::vector<int64_t>& tokens, const SolveOptions& options, const ViewOptions& views,
                    ViewSolution* out, std::string* error);
+
+  // The decision policy solve_views runs for these options: views.decision where given; else one view
+  // (K = 1) runs the plain vote; else K views asked for (views.views) run the policy of the manifest's
+  // views.recommended row with the largest from_views <= K, or views.policy where no row qualifies;
+  // with no K given, views.count views run views.policy. trm_edge/runtime/solver.py Solver.solve's
+  // rule, read from the one table export writes into the manifest.
+  Decision decision_for(const ViewOptions& views) const;
 
   // The puzzle-embedding row for a puzzle id from the bundle's table (empty without an embedding).
   bool puzzle_row(int64_t puzzle_id, std::vector<float>* row, std::string* error) const;

@@ -61,6 +61,24 @@ std::vector<int64_t> invert_view(const View& v, const std::vector<int64_t>& toke
 
 bool known_policy(const std::string& name) { return name == "vote" || name == "best_q" || name == "consensus"; }
 
+std::string decision_json(const Decision& d) {
+  std::string s = "{\"policy\": \"" + d.policy + "\"";   // a known policy: [a-z_] only
+  if (d.agree) s += ", \"agree\": " + std::to_string(*d.agree);
+  if (d.wave) s += ", \"wave\": " + std::to_string(*d.wave);
+  if (d.budget) s += ", \"budget\": " + std::to_string(*d.budget);
+  if (d.verify) s += ", \"verify\": true";
+  return s + "}";
+}
+
+std::string describe(const Decision& d) {
+  std::string s = d.policy;
+  if (d.agree) s += ", " + std::to_string(*d.agree) + " agree";
+  if (d.wave) s += ", waves of " + std::to_string(*d.wave);
+  if (d.budget) s += ", budget " + std::to_string(*d.budget);
+  if (d.verify) s += ", verifier";
+  return s;
+}
+
 bool decision_done(const Decision& d, const Votes& votes, int running, int unlaunched) {
   if (running == 0 && unlaunched == 0) return true;
   if (d.policy != "consensus" || votes.answers.empty()) return false;

@@ -45,6 +45,13 @@ struct Decision {
 // The policies the runner implements, by name.
 bool known_policy(const std::string& name);
 
+// A decision as the manifest writes a policy object (decide.py to_manifest): {"policy": "consensus",
+// "agree": 2, "wave": 2}, options only where set.
+std::string decision_json(const Decision& d);
+
+// A short label (decide.py describe): "consensus, 2 agree, waves of 2".
+std::string describe(const Decision& d);
+
 // Finished views' answers (mapped back, in view order) and their last q_halt logits.
 struct Votes {
   std::vector<const std::vector<int64_t>*> answers;

@@ -5,8 +5,11 @@
 //   TrmNative.solve(handle, puzzle, halting, threshold, listener) -> the answer as text
 //       listener.onStep(step, answerText, haltProbability, ms) after every step; false stops the loop
 //   TrmNative.solveViews(handle, puzzle, halting, threshold, views, policy, agree, wave, budget)
-//       -> {"answer": text, "views": K, "view_steps": [...], "chosen_view": v, "agreeing_views": n}
-//       K views of the puzzle decided by the policy (vote, best_q, consensus; "" and 0s: the manifest's)
+//       -> {"answer": text, "views": K, "policy": {...}, "view_steps": [...], "chosen_view": v,
+//           "agreeing_views": n}
+//       K views of the puzzle decided by the policy (vote, best_q, consensus). No policy (null or ""
+//       and 0s): TrmRunner::decision_for, as `trm-runner --views K` without one: the manifest's
+//       views.recommended row for K (else views.policy; views 0: views.count with views.policy)
 //   TrmNative.defaultViews(handle)                         -> the manifest's views.count
 //   TrmNative.close(handle)
 //
@@ -152,7 +155,7 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env
   trm::ViewOptions vo;
   if (views > 0) vo.views = views;
   const std::string name = to_string(env, policy);
-  if (!name.empty() || agree > 0 || wave > 0 || budget > 0) {
+  if (!name.empty() || agree > 0 || wave > 0 || budget > 0) {   // else decision_for, in solve_views
     trm::Decision d;
     d.policy = name.empty() ? (agree > 0 ? "consensus" : "vote") : name;
     if (!trm::known_policy(d.policy)) {
@@ -180,8 +183,9 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env
     steps += (v ? "," : "") + std::to_string(s.view_steps[v]);
   }
   const std::string out = "{\"answer\": \"" + trm::render_answer(s.answer, m) + "\", \"views\": " +
-                          std::to_string(s.views) + ", \"view_steps\": [" + steps + "], \"chosen_view\": " +
-                          std::to_string(s.chosen) + ", \"agreeing_views\": " + std::to_string(agreeing) + "}";
+                          std::to_string(s.views) + ", \"policy\": " + trm::decision_json(s.decision) +
+                          ", \"view_steps\": [" + steps + "], \"chosen_view\": " + std::to_string(s.chosen) +
+                          ", \"agreeing_views\": " + std::to_string(agreeing) + "}";
   return env->NewStringUTF(out.c_str());
 }
 
