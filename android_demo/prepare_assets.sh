@@ -14,7 +14,7 @@ python=${PYTHON:-$repo/.venv/bin/python}
 mkdir -p "$assets"
 rm -rf "$assets/bundle"
 "$python" -m trm_edge.cli export --target executorch --quantize "$precision" \
-  --model "$repo/models/sudoku.safetensors" --out "$assets/bundle"
+  --model "$repo/trm_edge/models/sudoku.safetensors" --out "$assets/bundle"
 "$python" - "$assets/puzzles.txt" <<'PY'
 import os, sys
 from trm_edge.data import sudoku

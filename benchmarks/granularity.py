@@ -3,7 +3,7 @@ application (the host runs the T x (n+1) calls, the embedding and the heads)? Sa
 measures latency per supervision step, export time and artifact size for ONNX Runtime and
 ExecuTorch on the shipped model, and checks both give the same outputs.
 
-    python benchmarks/granularity.py [--model models/sudoku.safetensors] [--threads 2] [--out benchmarks/results]
+    python benchmarks/granularity.py [--model trm_edge/models/sudoku.safetensors] [--threads 2] [--out benchmarks/results]
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def timed(fn, seconds=3.0, min_reps=10):
 def main():
     global THREADS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="models/sudoku.safetensors")
+    ap.add_argument("--model", default="trm_edge/models/sudoku.safetensors")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()

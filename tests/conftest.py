@@ -172,7 +172,7 @@ def native_runner(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def shipped_et_bundle(tmp_path_factory) -> Path:
-    """The shipped model (models/sudoku.safetensors) exported once per session to an ExecuTorch fp32
+    """The shipped model (trm_edge/models/sudoku.safetensors) exported once per session to an ExecuTorch fp32
     bundle, for every native test (runner, JNI, hostile bundles, device bench). The lowering is most of
     it (~2.5 min idle; the hostile cases read its dynamic batch). The export still fails on fp32 parity (8 puzzles, 4 steps); it skips the
     100-puzzle task-accuracy run (PyTorch and ExecuTorch, for the manifest's task_accuracy, which no

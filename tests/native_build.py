@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER_DIR = REPO / "export" / "executorch" / "runner"
-MODEL = REPO / "models" / "sudoku.safetensors"
+MODEL = REPO / "trm_edge" / "models" / "sudoku.safetensors"
 
 
 def executorch_root() -> Path | None:

@@ -8,7 +8,7 @@ import importlib.util
 import json
 
 import pytest
-from trained import MAX_STEPS, assert_close_to_fp32, assert_trained_fp32, trained_model_path
+from trained import MAX_STEPS, assert_close_to_fp32, assert_trained_fp32, build_heldout, trained_model_path
 
 from trm_edge.checkpoint import save_checkpoint
 from trm_edge.cli import main
@@ -60,6 +60,34 @@ def test_bench_end_to_end(tmp_path, capsys, trained_bundles):
     assert [(r["target"], r["precision"], r["extra"].get("reused")) for r in res["rows"]][1:] == [("onnx", "int8", True)]
 
 
+def test_bench_views_against_the_reference(tmp_path, capsys, trained_bundles):
+    """--views K --policy on a dataset: every row also solves the same puzzles with K views at batch B,
+    the baseline row also runs the reference's evaluation (1 view, fixed steps); bench.md compares them."""
+    data = build_heldout(tmp_path / "data", 60)
+    trained_bundles("onnx", "int8")                 # exported once per session; the bench reuses it by name
+    args = ["bench", "--model", str(trained_model_path()), "--targets", "onnx", "--quantize", "int8", "--data", str(data),
+            "--puzzles", "60", "--batch", "16", "--threads", "1", "--step-seconds", "0.1", "--min-reps", "3",
+            "--no-curves", "--views", "4", "--policy", "consensus", "--agree", "2", "--out", str(tmp_path / "b"),
+            "--bundles", str(trained_bundles.root)]
+    assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    res = json.loads((tmp_path / "b" / "bench.json").read_text())
+    assert res["settings"]["views"] == 4 and res["settings"]["decision"] == {"policy": "consensus", "agree": 2}
+    base, row = res["rows"]
+    assert row["extra"].get("reused") and (base["target"], row["target"], row["precision"]) == ("pytorch", "onnx", "int8")
+    # the model card holds the fixed run to 85% (tests/models/README.md: its accuracy dips after step 3)
+    assert base["fixed_accuracy"] >= 0.85 and base["ms_puzzle_fixed_batch"] > 0 and row["fixed_accuracy"] is None
+    for r in (base, row):
+        assert r["views"] == 4 and r["policy"] == "consensus, 2 agree" and r["ms_puzzle_views"] > 0
+        assert r["views_accuracy"] >= r["accuracy"] - 1.5 / 60       # views never cost more than a puzzle here
+        assert 2 <= r["view_steps"] <= 4 * MAX_STEPS                 # two views at least finish and agree
+        assert r["ms_puzzle_q_halt_batch"] == pytest.approx(1e3 / r["puzzles_per_s"])
+    md = (tmp_path / "b" / "bench.md").read_text()
+    for text in (md, out):
+        assert "| pytorch | fp32 | 1 | 4 views, consensus, 2 agree |" in text and "the reference's evaluation" in text
+    assert (tmp_path / "b" / "bench.png").stat().st_size > 5000
+
+
 def test_bench_latency_only(tiny_sudoku_model, tmp_path):
     """Random weights of a published size: latency at batch 1 and B, no accuracy, no curves."""
     ckpt = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors")
@@ -80,6 +108,11 @@ def test_bench_bad_arguments(tmp_path, capsys):
     assert main(["bench", "--threads", "two"]) == 2
     err = capsys.readouterr().err
     assert "--threads" in err and "'two' is not a valid integer" in err
+    assert main(["bench", "--policy", "vote", "--out", str(tmp_path / "b")]) == 2
+    assert "give --views K (2 or more)" in capsys.readouterr().err
+    assert main(["bench", "--views", "4", "--no-accuracy", "--out", str(tmp_path / "b")]) == 2
+    assert "views are measured by accuracy" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
 
 
 def test_append_rows_from_elsewhere(tmp_path):

@@ -20,7 +20,7 @@ from trm_edge.runtime.bundle import Bundle
 from trm_edge.targets import TARGETS
 
 PACKAGE = Path(trm_edge.__file__).parent
-SHIPPED = PACKAGE.parent / "models" / "sudoku.safetensors"
+SHIPPED = PACKAGE / "models" / "sudoku.safetensors"
 MINIMAL = "...8.1..........435............7.8........1...2..3....6......75..34........2..6.."   # 17 givens
 
 

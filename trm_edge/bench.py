@@ -8,7 +8,10 @@ fresh process (so peak RSS is that row's alone, and only that backend's runtime 
 - task accuracy (the task's checker) and mean steps with `q_halt` halting, puzzles/s at batch B
   with compaction (halted rows leave the batch);
 - ms per puzzle at batch 1 with `q_halt` halting and with fixed `max_steps` steps;
-- the baseline row also records solved share and halting rate after every step (the curves plot).
+- the baseline row also records solved share and halting rate after every step (the curves plot);
+- with views K (a decision policy over K views of every puzzle, runtime/decide.py): every row's solved
+  share, view-steps and ms per puzzle at batch B with the views, and on the baseline row the
+  reference's own evaluation (one view, fixed max_steps steps, batch B) on the same puzzles.
 
 Results: a rich table, `bench.json` (schema `trm-edge-bench/1`: rows any runner can append to),
 `bench.md` and `bench.png`.
@@ -59,6 +62,14 @@ class Row:
     peak_rss_mb: float | None = None
     gflops: float | None = None
     peak_fraction: float | None = None
+    ms_puzzle_q_halt_batch: float | None = None   # 1 view, q_halt, batch B with compaction (1000 / puzzles_per_s)
+    views: int | None = None                      # with views: K views of every puzzle decided by `policy`
+    policy: str = ""
+    views_accuracy: float | None = None
+    view_steps: float | None = None               # view-steps per puzzle (the compute bought)
+    ms_puzzle_views: float | None = None          # at batch B (B // K puzzles at a time)
+    fixed_accuracy: float | None = None           # the reference's evaluation: 1 view, fixed S steps, batch B
+    ms_puzzle_fixed_batch: float | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -104,8 +115,11 @@ def gemm_peak(threads: int, n: int = 2048, seconds: float = 1.5) -> dict:
 def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int,
             step_seconds: float = 2.0, latency_puzzles: int = 20, fixed_puzzles: int = 3,
             curves: bool = False, threshold: float = 0.5, min_reps: int = 10,
-            latency_only: bool = False, curve_puzzles: int = 200) -> dict:
-    """Everything measured for one row. Runs in its own process: peak RSS is this row's."""
+            latency_only: bool = False, curve_puzzles: int = 200, labels: np.ndarray | None = None,
+            views: int | None = None, decide=None, reference: bool = False) -> dict:
+    """Everything measured for one row. Runs in its own process: peak RSS is this row's.
+    views/decide: also solve every puzzle with K views and that decision policy at batch B; reference:
+    also time the reference's evaluation (one view, fixed S steps) at batch B."""
     import trm_edge
     from trm_edge.data import checker
     from trm_edge.runtime import QHalt, broadcast_state, run_step
@@ -151,16 +165,25 @@ def measure(path: str, puzzles: np.ndarray, batch: int, threads: int, flops: int
         return res
 
     # accuracy and throughput at batch B with compaction
-    check = checker(solver.task)
-    preds, steps = np.zeros(puzzles.shape, np.int64), np.zeros(n, np.int64)
-    t0 = time.perf_counter()
-    for a in range(0, n, batch):
-        sol = solve(a, a + batch, halting=halt)
-        preds[a:a + batch], steps[a:a + batch] = sol.predictions, sol.steps
-    res["puzzles_per_s"] = n / (time.perf_counter() - t0)
-    res["mean_steps"] = float(steps.mean())
-    if check is not None:
-        res["accuracy"] = float(check(puzzles, preds).mean())
+    check = checker(solver.task, labels)
+
+    def batched(chunk: int, **kw) -> tuple[float, float | None, float]:
+        """(ms per puzzle, solved share, mean steps per puzzle) solving all puzzles `chunk` at a time."""
+        preds, steps = np.zeros(puzzles.shape, np.int64), np.zeros(n, np.int64)
+        t0 = time.perf_counter()
+        for a in range(0, n, chunk):
+            sol = solve(a, a + chunk, **kw)
+            preds[a:a + chunk], steps[a:a + chunk] = sol.predictions, sol.steps
+        ms = (time.perf_counter() - t0) * 1e3 / n
+        return ms, None if check is None else float(check(puzzles, preds).mean()), float(steps.mean())
+
+    ms, res["accuracy"], res["mean_steps"] = batched(batch, halting=halt)
+    res["puzzles_per_s"], res["ms_puzzle_q_halt_batch"] = 1e3 / ms, ms
+    if reference:
+        res["ms_puzzle_fixed_batch"], res["fixed_accuracy"], _ = batched(batch, halting="fixed")
+    if views is not None and views > 1:
+        res["ms_puzzle_views"], res["views_accuracy"], res["view_steps"] = batched(
+            max(1, batch // views), halting=halt, views=views, decide=decide)
     if curves and check is not None:   # solved share and halting rate after every step, from one recorded fixed run
         n = min(n, curve_puzzles)
         solved, q = np.zeros((S, n), bool), np.zeros((S, n), np.float32)
@@ -266,8 +289,11 @@ def export_row(model, name: str, target: str, precision: str, bundles: Path, log
 def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 200, batch: int = 64,
           threads=(2,), out="bench", bundles="bundles", curves: bool = True, accuracy: bool = True,
           step_seconds: float = 2.0, min_reps: int = 10, threshold: float = 0.5, progress: bool = True,
-          log=print) -> dict:
-    """accuracy=False: latency only (steps at batch 1 and B; for random-weight models of published sizes)."""
+          log=print, data=None, views: int | None = None, decide=None) -> dict:
+    """accuracy=False: latency only (steps at batch 1 and B; for random-weight models of published sizes).
+    data: a built dataset folder whose test split is benched (default: `puzzles` generated by the task).
+    views K (2 or more) with `decide` (a Decision; default vote): every row also solves every puzzle with
+    K views, and the baseline row runs the reference's evaluation (1 view, fixed steps) at batch B."""
     import math
     import warnings
 
@@ -288,6 +314,12 @@ def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 20
             raise TRMEdgeError(f"target {t} offers {', '.join(PRECISIONS[t])}, none of the precisions asked for "
                                f"({', '.join(precisions)}); drop it from --targets or add one of its precisions")
     check_options(16, "q_halt", threshold)
+    if views is not None and (isinstance(views, bool) or not isinstance(views, int) or views < 1):
+        raise TRMEdgeError(f"views must be a whole number 1 or more, got {views!r}")
+    if decide is not None and not (views and views > 1):
+        raise TRMEdgeError("a decision policy decides between views: give --views K (2 or more) as well")
+    if views and views > 1 and not accuracy:
+        raise TRMEdgeError("views are measured by accuracy: drop --no-accuracy or --views")
     if not (isinstance(step_seconds, (int, float)) and math.isfinite(step_seconds) and step_seconds > 0):
         raise TRMEdgeError(f"step seconds must be a positive number, got {step_seconds!r}")
     for name, v in (("puzzles", puzzles), ("batch", batch), ("min_reps", min_reps)):
@@ -308,7 +340,18 @@ def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 20
     c = model.config
     name = Path(model_path).stem
     task = model.metadata.get("task")
-    tokens = sample_puzzles(task, c.seq_len, c.vocab_size, puzzles, seed=3).astype(np.int64)
+    labels = None
+    if data is not None:
+        from trm_edge.evaluate import test_split
+        _, meta, tokens, labels, _ = test_split(data, puzzles, c.to_dict(), task)
+        puzzles = len(tokens)
+    else:
+        tokens = sample_puzzles(task, c.seq_len, c.vocab_size, puzzles, seed=3).astype(np.int64)
+    if views and views > 1:
+        from trm_edge.data import lookup
+        from trm_edge.runtime.decide import Vote
+        lookup(task).views(views, c.seq_len, 0)     # a task with fewer views says so now, before any export
+        decide = decide or Vote()
     flops = flops_per_step(c, 1)
     out, bundles = Path(out), Path(bundles)
     wanted = [(t, p) for t in targets for p in PRECISIONS[t] if precisions is None or p in precisions]
@@ -318,7 +361,8 @@ def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 20
            "model": {"path": str(model_path), "parameters": sum(p.numel() for p in model.parameters()),
                      "gflop_per_step": flops / 1e9, "task": task, "trm_config": c.to_dict()},
            "settings": {"puzzles": puzzles, "batch": batch, "threads": list(threads), "latency_only": not accuracy,
-                        "threshold": threshold},
+                        "threshold": threshold, "data": None if data is None else str(data),
+                        "views": views or 1, "decision": None if not decide else decide.to_manifest()},
            "peak": {}, "rows": []}
     with Progress(disable=not progress, transient=True) as bar:
         job = bar.add_task("bench", total=len(threads) * (1 + len(wanted)) + len(wanted) + len(threads))
@@ -347,7 +391,11 @@ def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 20
                     try:
                         m = _in_child(measure, path, tokens, batch, th, flops, step_seconds=step_seconds,
                                       min_reps=min_reps, latency_only=not accuracy, threshold=threshold,
-                                      curves=curves and accuracy and kind == "pytorch" and th == threads[0])
+                                      curves=curves and accuracy and kind == "pytorch" and th == threads[0],
+                                      labels=labels, views=views, decide=decide,
+                                      reference=bool(views and views > 1) and kind == "pytorch")
+                        if views and views > 1:
+                            row.views, row.policy = views, decide.describe()
                     except Exception as e:   # a runtime that crashes or refuses: the row says so
                         row.status, row.reason = "failed", f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
                     else:
@@ -404,6 +452,7 @@ def markdown(res: dict) -> str:
     lines += ["", "| " + " | ".join(h for h, _, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in res["rows"]:
         lines.append("| " + " | ".join(cells(r)) + " |")
+    lines += views_table(res)
     notes = [f"- {r['target']} {r['precision']}: {r['reason']}" for r in res["rows"] if r["reason"]]
     if notes:
         lines += ["", *sorted(set(notes))]
@@ -412,12 +461,40 @@ def markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def views_table(res: dict) -> list[str]:
+    """Markdown lines comparing, per row, one view with K views (and the reference's evaluation), all
+    measured at batch B on the same puzzles; nothing when the run had no views."""
+    rows = [r for r in res["rows"] if r.get("views_accuracy") is not None]
+    if not rows:
+        return []
+    st = res["settings"]
+    fmt = lambda v, f: "" if v is None else f.format(v)
+    lines = ["", f"Views: {st['views']} views of each of the {st['puzzles']} puzzles"
+             + (f" from `{st['data']}`" if st.get("data") else "") + f", batch {st['batch']} rows "
+             f"({max(1, st['batch'] // st['views'])} puzzles at a time), q_halt > {st['threshold']:g} per view, "
+             "measured in this run (ms per puzzle: the batch's wall time over its puzzles).", "",
+             "| target | precision | threads | how | solved | view-steps / puzzle | ms / puzzle |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        head = f"| {r['target']} | {r['precision']} | {r['threads']} "
+        if r.get("fixed_accuracy") is not None:
+            lines.append(head + f"| 1 view, fixed {res['model']['trm_config'].get('halt_max_steps', 16)} "
+                         f"(the reference's evaluation) | {fmt(r['fixed_accuracy'], '{:.1%}')} | "
+                         f"{res['model']['trm_config'].get('halt_max_steps', 16)} | {fmt(r['ms_puzzle_fixed_batch'], '{:.1f}')} |")
+        lines.append(head + f"| 1 view, q_halt | {fmt(r['accuracy'], '{:.1%}')} | {fmt(r['mean_steps'], '{:.2f}')} | "
+                     f"{fmt(r.get('ms_puzzle_q_halt_batch'), '{:.1f}')} |")
+        lines.append(head + f"| {r['views']} views, {r['policy']} | **{fmt(r['views_accuracy'], '{:.1%}')}** | "
+                     f"{fmt(r['view_steps'], '{:.2f}')} | {fmt(r['ms_puzzle_views'], '{:.1f}')} |")
+    return lines
+
+
 def plot(res: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    viewed = [r for r in res["rows"] if r.get("views_accuracy") is not None]
+    fig, axes = plt.subplots(1, 3 if viewed else 2, figsize=(18 if viewed else 12, 4.5))
+    a, b = axes[:2]
     colours = {}
     for r in res["rows"]:
         if r["ms_puzzle_q_halt"] is None or r["accuracy"] is None:
@@ -429,9 +506,6 @@ def plot(res: dict, path: Path) -> None:
         a.scatter(r["ms_puzzle_q_halt"], 100 * r["accuracy"], s=45, c=colour, marker=marker,
                   label=key if first else None)
     a.legend(fontsize=7, title="circle: fewest threads, square: most", title_fontsize=7)
-    a.set_xscale("log")
-    a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    a.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
     a.set(xlabel="ms per puzzle, batch 1, q_halt halting", ylabel="solved %", title="latency vs accuracy")
     base = next((r for r in res["rows"] if r["extra"].get("curves")), None)
     if base:
@@ -442,6 +516,22 @@ def plot(res: dict, path: Path) -> None:
         b.set(xlabel="supervision step", ylabel="share of puzzles", title="PyTorch fp32: accuracy and halting",
               ylim=(0, 1.02))
         b.legend()
+    if viewed:   # per row at batch B: 1 view (circle) -> K views (star); the reference's evaluation (x)
+        c, st = axes[2], res["settings"]
+        for r in viewed:
+            colour = colours.get(f"{r['target']} {r['precision']}", "C0")
+            c.plot([r["ms_puzzle_q_halt_batch"], r["ms_puzzle_views"]], [100 * r["accuracy"], 100 * r["views_accuracy"]],
+                   ":", c=colour, lw=1)
+            c.scatter(r["ms_puzzle_q_halt_batch"], 100 * r["accuracy"], s=40, c=colour)
+            c.scatter(r["ms_puzzle_views"], 100 * r["views_accuracy"], s=140, c=colour, marker="*",
+                      label=f"{r['target']} {r['precision']}, {r['threads']} threads")
+            if r.get("fixed_accuracy") is not None:
+                c.scatter(r["ms_puzzle_fixed_batch"], 100 * r["fixed_accuracy"], s=70, c=colour, marker="x",
+                          label=f"{r['target']} {r['precision']}: 1 view, fixed steps (the reference)")
+        c.set_xscale("log")
+        c.set(xlabel=f"ms per puzzle, batch {st['batch']} rows", ylabel="solved %",
+              title=f"1 view, q_halt (circle) -> {st['views']} views, {viewed[0]['policy']} (star)")
+        c.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

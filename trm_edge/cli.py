@@ -16,11 +16,12 @@ import click
 
 from trm_edge.data import TASKS
 from trm_edge.errors import PuzzleError, TRMEdgeError
+from trm_edge.extras import SHIPPED_BUNDLE, SHIPPED_MODEL, extra_for, missing, require, shipped
 from trm_edge.runtime.decide import DECISIONS, MAX_VIEWS
 from trm_edge.runtime.loop import HALTING, MAX_STEPS
 from trm_edge.targets import PRECISIONS, TARGETS
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "sudoku.safetensors"
+DEFAULT_MODEL = SHIPPED_MODEL      # inside the package: a wheel carries it (trm_edge/extras.py)
 PROGRESS_ROWS = 256       # solves of more puzzles than this show a progress bar on stderr
 BUILDERS = [t for t in TASKS if t != "tokens"]     # tasks with a dataset builder
 
@@ -108,12 +109,15 @@ def _decision(policy, agree, wave, budget, verify):
                     verify=bool(verify))
 
 
-def _load(model: str | None, config: str | None):
+def _model_path(model: str | None) -> Path:
+    """The checkpoint a verb was given, or the shipped one (one line if the install lacks it)."""
+    return Path(model) if model else shipped(DEFAULT_MODEL, "model", "pass --model CHECKPOINT")
+
+
+def _load(model: str | None, config: str | None, verb: str = "this command", hint: str = ""):
+    require("torch", f"trm-edge {verb}", hint)
     from trm_edge.checkpoint import load_checkpoint
-    path = Path(model) if model else DEFAULT_MODEL
-    if model is None and not path.exists():
-        raise TRMEdgeError(f"the default model {path} is not there; pass --model CHECKPOINT")
-    return load_checkpoint(path, config)
+    return load_checkpoint(_model_path(model), config)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,16 +128,18 @@ def cli():
 
 @cli.command()
 @click.argument("checkpoint", type=click.Path(), required=False)
-@click.option("--model", type=click.Path(), help="the checkpoint (as every verb takes it; or give it as the argument)")
+@click.option("--model", type=click.Path(), help="the checkpoint or bundle folder (as every verb takes it; or give it as the argument)")
 @click.option("--config", type=click.Path(), help="config.json / all_config.yaml, where the checkpoint lacks one")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def info(checkpoint, model, config, as_json):
-    """Config, size and cost of a checkpoint (default: the shipped Sudoku model)."""
-    from trm_edge.model import count_parameters, flops_per_step
+    """Config, size and cost of a checkpoint or an exported bundle (default: the shipped Sudoku model)."""
     if checkpoint is not None and model is not None and checkpoint != model:
         raise TRMEdgeError("give the checkpoint once: as the argument or as --model")
     checkpoint = checkpoint or model
-    m = _load(checkpoint, config)
+    if checkpoint is not None and Path(checkpoint).is_dir() and (Path(checkpoint) / "manifest.json").exists():
+        return _bundle_info(Path(checkpoint), as_json)
+    m = _load(checkpoint, config, "info on a checkpoint", "trm-edge info BUNDLE reads a bundle without it")
+    from trm_edge.model import count_parameters, flops_per_step
     checkpoint = checkpoint or DEFAULT_MODEL
     c = m.config
     table_rows = c.num_puzzle_identifiers if c.puzzle_emb_ndim else 0
@@ -153,23 +159,53 @@ def info(checkpoint, model, config, as_json):
     if as_json:
         click.echo(json.dumps(facts, indent=2))
         return
+    rows = [("variant", facts["variant"]),
+            ("task", json.dumps(facts["task"]) if facts["task"] else "- (raw tokens)"),
+            ("D / heads / expansion", f"{c.hidden_size} / {c.num_heads if not c.mlp_t else '-'} / {c.expansion:g}"),
+            ("T / n / layers", f"{c.H_cycles} / {c.L_cycles} / {c.L_layers}  ({facts['net_calls_per_step']} net calls per step)"),
+            ("tokens L / prefix P / vocab V", f"{c.seq_len} / {c.P} / {c.vocab_size}"),
+            ("max supervision steps", str(c.halt_max_steps)),
+            ("parameters", f"{facts['parameters']:,}"),
+            ("puzzle table", f"{table_rows:,} x {c.puzzle_emb_ndim} ({facts['puzzle_table']['MB_fp32']} MB fp32)"
+             if table_rows else "none"),
+            ("FLOPs per step (batch 1)", f"{facts['flops_per_step'] / 1e9:.3f} G"),
+            (f"FLOPs per {c.halt_max_steps} steps", f"{facts['flops_per_step'] * c.halt_max_steps / 1e9:.3f} G")]
+    _facts_table(f"TRM checkpoint {checkpoint}", rows)
+
+
+def _facts_table(title: str, rows) -> None:
     from rich.console import Console
     from rich.table import Table
-    t = Table(title=f"TRM checkpoint {checkpoint}", show_header=False)
+    t = Table(title=title, show_header=False)
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("variant", facts["variant"])
-    t.add_row("task", json.dumps(facts["task"]) if facts["task"] else "- (raw tokens)")
-    t.add_row("D / heads / expansion", f"{c.hidden_size} / {c.num_heads if not c.mlp_t else '-'} / {c.expansion:g}")
-    t.add_row("T / n / layers", f"{c.H_cycles} / {c.L_cycles} / {c.L_layers}  ({facts['net_calls_per_step']} net calls per step)")
-    t.add_row("tokens L / prefix P / vocab V", f"{c.seq_len} / {c.P} / {c.vocab_size}")
-    t.add_row("max supervision steps", str(c.halt_max_steps))
-    t.add_row("parameters", f"{facts['parameters']:,}")
-    t.add_row("puzzle table", f"{table_rows:,} x {c.puzzle_emb_ndim} ({facts['puzzle_table']['MB_fp32']} MB fp32)"
-              if table_rows else "none")
-    t.add_row("FLOPs per step (batch 1)", f"{facts['flops_per_step'] / 1e9:.3f} G")
-    t.add_row(f"FLOPs per {c.halt_max_steps} steps", f"{facts['flops_per_step'] * c.halt_max_steps / 1e9:.3f} G")
+    for k, v in rows:
+        t.add_row(k, v)
     Console().print(t)
+
+
+def _bundle_info(path: Path, as_json: bool) -> None:
+    """What a bundle's manifest says (checked by the contract's rules; no runtime, no torch)."""
+    from trm_edge.runtime.manifest import read_manifest
+    m = read_manifest(path)
+    if as_json:
+        click.echo(json.dumps(m, indent=2))
+        return
+    c, v, h = m["trm_config"], m.get("views") or {}, m["halting"]
+    pol = v.get("policy")
+    rows = [("target / precision", f"{m['target']} / {m['precision']}"),
+            ("model file", f"{m['model_file']} ({m['files'][m['model_file']]['bytes'] / 2**20:.2f} MB)"),
+            ("files", f"{len(m['files'])}, {sum(f['bytes'] for f in m['files'].values()) / 2**20:.2f} MB in all"),
+            ("task", (m.get("task") or {}).get("name", "- (raw tokens)")),
+            ("tokens L / vocab V / hidden D", f"{c['seq_len']} / {c['vocab_size']} / {c['hidden_size']}"),
+            ("batch", "dynamic" if m["batch"] is None else str(m["batch"])),
+            ("halting", f"{h['policy']}" + (f" > {h['threshold']:g}" if "threshold" in h else "")
+             + f", {h['max_steps']} steps at most"),
+            ("views", f"{v.get('count', 1)}" + (f", {', '.join(f'{k} {x}' if k != 'policy' else str(x) for k, x in pol.items())}"
+                                                  if pol and v.get("count", 1) > 1 else "")
+             + (f" ({len(v['list'])} listed)" if v.get("list") else "")),
+            ("source", f"{m.get('source')} (sha256 {str(m.get('source_sha256'))[:12]})")]
+    _facts_table(f"TRM bundle {path}", rows)
 
 
 def _one_source(puzzle, puzzle_file) -> None:
@@ -279,9 +315,10 @@ def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps,
 @click.option("--max-steps", type=STEPS, help="supervision steps at most (default: the model's)")
 @click.option("--threads", type=THREADS, help="CPU threads")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON line per puzzle")
+@click.option("--verbose", is_flag=True, help="show the runtime's own output (start-up logs) as well")
 @view_options
 def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshold, max_steps, threads, as_json,
-          views, policy, agree, wave, budget, verify):
+          views, policy, agree, wave, budget, verify, verbose):
     """Solve puzzles with the PyTorch eager step and the host halting loop."""
     from trm_edge.data import codec as task_codec
     from trm_edge.runtime import check_tokens
@@ -289,14 +326,14 @@ def solve(model, config, puzzle, puzzle_file, task, puzzle_id, halting, threshol
 
     _one_source(puzzle, puzzle_file)
     decide = _decision(policy, agree, wave, budget, verify)
-    m = _load(model, config)
+    m = _load(model, config, "solve", "without it, trm-edge run --puzzle ... solves with the shipped bundle")
     c = m.config
     cod = task_codec(task or m.metadata.get("task"), c.seq_len, c.vocab_size)
     texts = _read_puzzles(puzzle, puzzle_file, cod)
     tokens = check_tokens(_parse(cod, texts), c.seq_len, c.vocab_size)
     if c.puzzle_emb_ndim and not 0 <= puzzle_id < c.num_puzzle_identifiers:
         raise PuzzleError(f"--puzzle-id {puzzle_id} is outside the puzzle table (0..{c.num_puzzle_identifiers - 1})")
-    solver = Checkpoint(m, threads=threads)
+    solver = Checkpoint(m, threads=threads, verbose=verbose)
     if task is not None and views not in (None, 1) and task != (m.metadata.get("task") or {}).get("name", "tokens"):
         raise TRMEdgeError(f"--views takes the model's own task's views; drop --task {task} or --views")
     _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold,
@@ -349,6 +386,7 @@ def data_build(task, out, size, n_train, n_test, givens, difficulty, min_path, a
 @click.option("--max-minutes", type=POSITIVE, help="stop after this many minutes (resume later with the same command)")
 def train(config, out, data_path, steps, max_minutes):
     """Train from a YAML config; run the same command again to resume. Works under torchrun."""
+    require("train", "trm-edge train")
     from trm_edge.train.config import TrainConfig
     from trm_edge.train.loop import train as run
     cfg = TrainConfig.from_yaml(config, out=out, data=data_path, steps=steps, max_minutes=max_minutes)
@@ -373,7 +411,9 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
     """Exact-solve accuracy (by the task's checker), per ACT step, and halting calibration."""
     from trm_edge.evaluate import evaluate
     ts = thresholds
-    path = Path(model) if model else DEFAULT_MODEL
+    path = _model_path(model)
+    if not (path.is_dir() and (path / "manifest.json").exists()):
+        require("torch", "trm-edge eval of a checkpoint")
     if not path.exists():
         raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
     decide = _decision(policy, agree, wave, budget, verify)
@@ -428,24 +468,30 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
 @view_options
 def export(target, model, config, precision, batch, out, threshold, verbose, views, policy, agree, wave, budget, verify):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
+    from trm_edge.targets import target as target_row
+    require(target_row(target).extra, f"trm-edge export --target {target}")
     from trm_edge.export.bundle import export_bundle
     from trm_edge.quiet import quiet
     decide = _decision(policy, agree, wave, budget, verify)
-    m = _load(model, config)
+    m = _load(model, config, "export")
     name = Path(model).stem if model else DEFAULT_MODEL.stem
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
     click.echo(f"exporting {name} -> {out}")
     t0 = time.perf_counter()
+    if views is None:     # the task's measured recommendation (data/task.py), its policy from decide.RECOMMENDED
+        from trm_edge.data import lookup
+        t = lookup(m.metadata.get("task"))
+        views = min(t.recommended_views, t.view_count(m.config.seq_len))
     with quiet(verbose) as say:
         path, manifest = export_bundle(m, target, out, precision, batch, threshold=threshold, log=say,
-                                       views=views or 1, decide=decide)
+                                       views=views, decide=decide)
     size = sum(f["bytes"] for f in manifest["files"].values()) / 2**20
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: {path} ({size:.2f} MB)")
     click.echo(f"run it:  trm-edge run {path} --puzzle '...'")
 
 
 @cli.command()
-@click.argument("bundle", type=click.Path())
+@click.argument("bundle", type=click.Path(), required=False)
 @click.option("--puzzle", help="the puzzle in the task's notation (or raw tokens)")
 @click.option("--puzzle-file", type=str, help="puzzles, one per line")
 @click.option("--puzzle-id", default=0, show_default=True, type=PUZZLE_ID, help="puzzle-embedding row")
@@ -454,14 +500,18 @@ def export(target, model, config, precision, batch, out, threshold, verbose, vie
 @click.option("--max-steps", type=STEPS, help="default: the manifest's")
 @click.option("--threads", type=THREADS)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--verbose", is_flag=True, help="show the runtime's own output (start-up logs) as well")
 @view_options
 def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, threads, as_json,
-        views, policy, agree, wave, budget, verify):
-    """Solve puzzles with an exported bundle through its manifest (no torch involved)."""
+        views, policy, agree, wave, budget, verify, verbose):
+    """Solve puzzles with an exported bundle through its manifest (no torch involved; default: the shipped
+    Sudoku bundle, ONNX int8)."""
     from trm_edge.runtime.bundle import Bundle
     _one_source(puzzle, puzzle_file)
+    if bundle is None:
+        bundle = shipped(SHIPPED_BUNDLE / "manifest.json", "bundle", "give a BUNDLE folder").parent
     decide = _decision(policy, agree, wave, budget, verify)
-    b = Bundle(bundle, threads=threads)
+    b = Bundle(bundle, threads=threads, verbose=verbose)
     cod = b.codec()
     texts = _read_puzzles(puzzle, puzzle_file, cod)
     _solve(b, cod, texts, _parse(cod, texts), puzzle_id, halting, threshold, max_steps, as_json, views, decide)
@@ -487,14 +537,17 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, t
 @click.option("--min-reps", default=10, show_default=True, type=click.IntRange(min=1), help="timed steps at least")
 @click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY,
               help="q_halt halting threshold for the accuracy, steps and latency columns")
+@click.option("--data", "data_path", type=click.Path(), help="bench a built dataset's test split (default: generated puzzles)")
+@view_options
 def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, curves, accuracy, step_seconds, min_reps,
-          threshold):
+          threshold, data_path, views, policy, agree, wave, budget, verify):
     """One table across every target and precision: latency, accuracy, halting, memory, GFLOP/s."""
     from rich.console import Console
     from rich.table import Table
 
+    require("torch", "trm-edge bench")
     from trm_edge import bench as b
-    path = Path(model) if model else DEFAULT_MODEL
+    path = _model_path(model)
     if not path.exists():
         raise TRMEdgeError(f"no model at {path}; pass --model CHECKPOINT")
     pr = None if precisions == "all" else CommaList(click.Choice(PRECISIONS), "fp32,int8").convert(
@@ -503,13 +556,16 @@ def bench(model, targets, precisions, puzzles, batch, threads, out, bundles, cur
     import logging
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     res = b.bench(path, targets, pr, puzzles, batch, threads, out, bundles, curves=curves, accuracy=accuracy,
-                  step_seconds=step_seconds, min_reps=min_reps, threshold=threshold)
+                  step_seconds=step_seconds, min_reps=min_reps, threshold=threshold, data=data_path, views=views,
+                  decide=_decision(policy, agree, wave, budget, verify))
     t = Table(title=f"{path.name}: {res['model']['gflop_per_step']:.2f} GFLOP/step, {puzzles} puzzles, batch {batch}")
     for h, _, _ in b.COLUMNS:
         t.add_column(h, overflow="fold")
     for r in res["rows"]:
         t.add_row(*b.cells(r))
     Console().print(t)
+    for line in b.views_table(res):
+        click.echo(line)
     for r in res["rows"]:
         if r["reason"]:
             click.echo(f"{r['target']} {r['precision']}: {r['reason']}")
@@ -541,13 +597,24 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except ModuleNotFoundError as e:       # an optional part not installed: one line naming its extra
+        if extra_for(e.name) is not None and not os.environ.get("TRM_EDGE_DEBUG"):
+            verb = next((a for a in args if not a.startswith("-")), "")
+            click.echo(f"error: {missing(e.name, f'trm-edge {verb}'.strip())}", err=True)
+            return 2
+        return _internal(e)
     except Exception as e:   # a bug of ours: still one line; TRM_EDGE_DEBUG=1 shows the traceback
-        if os.environ.get("TRM_EDGE_DEBUG"):
-            raise
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        click.echo(f"error: internal error {type(e).__name__}: {first} (a bug in trm-edge: please report it; "
-                   f"TRM_EDGE_DEBUG=1 shows the traceback)", err=True)
-        return 3
+        return _internal(e)
+
+
+def _internal(e: Exception) -> int:
+    """A bug of ours: still one line, exit 3; TRM_EDGE_DEBUG=1 re-raises it with its traceback."""
+    if os.environ.get("TRM_EDGE_DEBUG"):
+        raise e
+    first = (str(e).strip().splitlines() or [""])[0][:200]
+    click.echo(f"error: internal error {type(e).__name__}: {first} (a bug in trm-edge: please report it; "
+               f"TRM_EDGE_DEBUG=1 shows the traceback)", err=True)
+    return 3
 
 
 if __name__ == "__main__":

@@ -70,6 +70,27 @@ def _fits(data, meta: dict, s, n: int, cfg: dict, task) -> np.ndarray:
                            f"this model") from None
 
 
+def test_split(data, puzzles: int, cfg: dict, task):
+    """The first `puzzles` test examples of a built dataset, checked against the model's config:
+    (the set, the split's metadata, inputs [n, L], labels [n, L] (ignored ids -100), puzzle ids [n])."""
+    from trm_edge.data.dataset import read_split
+    sets, meta = read_split(data, "test")
+    s = sets[meta["sets"][0]]
+    if len(s.inputs) == 0:
+        raise TRMEdgeError(f"the test split of {data} holds no puzzles; build it with --test 1 or more")
+    n = min(puzzles, len(s.inputs))
+    inputs = _fits(data, meta, s, n, cfg, task or meta.get("task"))
+    labels = np.asarray(s.labels[:n]).astype(np.int64)
+    if meta.get("ignore_label_id") is not None:
+        labels = np.where(labels == meta["ignore_label_id"], -100, labels)
+    pid = np.searchsorted(s.puzzle_indices, np.arange(n), side="right") - 1
+    ids = s.puzzle_identifiers[pid].astype(np.int64)
+    if cfg.get("puzzle_emb_ndim") and (ids.min() < 0 or ids.max() >= cfg["num_puzzle_identifiers"]):
+        raise TRMEdgeError(f"the dataset {data} uses puzzle identifiers up to {int(ids.max())}, the model's table "
+                           f"has {cfg['num_puzzle_identifiers']} rows; evaluate on the dataset the model was trained for")
+    return s, meta, inputs, labels, ids
+
+
 def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None, thresholds=THRESHOLDS,
              batch: int = 250, threads: int | None = None, progress: bool = True, out: str | None = None,
              fixed: bool = True, views: int | None = None, decide=None) -> dict:
@@ -83,7 +104,6 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     new or empty folder or one holding an earlier eval.json (nothing else there is touched)."""
     import trm_edge
     from trm_edge.data import checker
-    from trm_edge.data.dataset import read_split
     from trm_edge.runtime.loop import MAX_STEPS
     from trm_edge.outdir import claim
     from trm_edge.runtime import QHalt
@@ -97,24 +117,11 @@ def evaluate(model_path, data, puzzles: int = 1000, max_steps: int | None = None
     thresholds = _check_thresholds(thresholds)
     if out is not None:
         out = claim(out, "evaluation", ours=lambda p: (p / "eval.json").is_file())
-    sets, meta = read_split(data, "test")
-    s = sets[meta["sets"][0]]
-    if len(s.inputs) == 0:
-        raise TRMEdgeError(f"the test split of {data} holds no puzzles; build it with --test 1 or more")
-
     solver = trm_edge.open(model_path, threads=threads)
     cfg = solver.config
-    n = min(puzzles, len(s.inputs))
+    s, meta, inputs, labels, ids = test_split(data, puzzles, cfg, solver.task)
+    n = len(inputs)
     task = solver.task or meta.get("task")
-    inputs = _fits(data, meta, s, n, cfg, task)
-    labels = np.asarray(s.labels[:n]).astype(np.int64)
-    if meta.get("ignore_label_id") is not None:
-        labels = np.where(labels == meta["ignore_label_id"], -100, labels)
-    pid = np.searchsorted(s.puzzle_indices, np.arange(n), side="right") - 1
-    ids = s.puzzle_identifiers[pid].astype(np.int64)
-    if cfg.get("puzzle_emb_ndim") and (ids.min() < 0 or ids.max() >= cfg["num_puzzle_identifiers"]):
-        raise TRMEdgeError(f"the dataset {data} uses puzzle identifiers up to {int(ids.max())}, the model's table "
-                           f"has {cfg['num_puzzle_identifiers']} rows; evaluate on the dataset the model was trained for")
     is_arc = isinstance(task, dict) and task.get("name") == "arc"
     if fixed and is_arc:
         arc_files = _arc_files(data, s)

@@ -14,6 +14,7 @@ class Target:
     name: str                     # the manifest's "target", the CLI's --target
     precisions: tuple[str, ...]   # what `export --quantize` offers, fp32 first
     extra: str                    # pip install 'trm-edge[<extra>]' brings its toolchain and runtime
+    runtime_extra: str            # pip install 'trm-edge[<runtime_extra>]' runs its bundles (trm_edge/extras.py)
     exporter: str                 # module with the Exporter protocol (trm_edge.export.protocol)
     backend: str                  # "module:Class" running the bundle's model file on numpy arrays
     probe: str                    # a module of the extra: installed here iff it imports
@@ -21,13 +22,13 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("onnx", ("fp32", "int8"), "onnx", "trm_edge.export.onnx",
+    Target("onnx", ("fp32", "int8"), "onnx", "onnxruntime", "trm_edge.export.onnx",
            "trm_edge.runtime.onnx_backend:OnnxRuntimeStep", "onnxruntime"),
-    Target("executorch", ("fp32", "int8"), "executorch", "trm_edge.export.executorch",
+    Target("executorch", ("fp32", "int8"), "executorch", "executorch-runtime", "trm_edge.export.executorch",
            "trm_edge.runtime.executorch_backend:ExecuTorchStep", "executorch"),
-    Target("coreml", ("fp32", "fp16", "int8"), "coreml", "trm_edge.export.coreml",
+    Target("coreml", ("fp32", "fp16", "int8"), "coreml", "coreml", "trm_edge.export.coreml",
            "trm_edge.runtime.coreml_backend:CoreMLStep", "coremltools", runs_on="darwin"),
-    Target("tflite", ("fp32", "int8", "int8-weights"), "tflite", "trm_edge.export.tflite",
+    Target("tflite", ("fp32", "int8", "int8-weights"), "tflite", "litert", "trm_edge.export.tflite",
            "trm_edge.runtime.tflite_backend:LiteRTStep", "litert_torch"),
 )}
 

@@ -82,6 +82,7 @@ class Task:
     comment: str | None = "#"
     build_options: tuple[str, ...] = ()
     example_size: tuple[int, int] = (12, 7)
+    recommended_views: int = 1    # views `export` records by default (measured for the task; 1: none measured)
 
     def codec(self, seq_len: int, vocab_size: int | None = None):
         raise NotImplementedError

@@ -128,14 +128,16 @@ def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | N
     """A manifest's `views`: the default count and policy, and the task's first views as data (plain
     permutations; a task whose views are no permutations lists the identity only)."""
     from trm_edge.data.task import View
-    from trm_edge.runtime.decide import decision
+    from trm_edge.runtime.decide import RECOMMENDED, decision, recommended
     t = lookup(task)
     views = t.views(max(count, min(listed or LISTED_VIEWS, t.view_count(seq_len))), seq_len)   # count > group: refused
     plain = [v for v in views if type(v) is View]
     if count > len(plain):
         raise ExportError(f"the {t.name or 'raw tokens'} task has {len(plain)} view(s) a bundle can list; "
                           f"export with --views {len(plain)} or fewer")
-    return {"count": count, "policy": decision("vote" if decide is None else decide).to_manifest(),
+    chosen = decision(decide) if decide is not None else recommended(count) or decision("vote")
+    return {"count": count, "policy": chosen.to_manifest(),
+            "recommended": [dict(r) for r in RECOMMENDED],
             "list": [v.to_manifest() for v in plain]}
 
 

@@ -7,6 +7,13 @@
 Opening a bundle applies the contract's rules (trm_edge/runtime/manifest.py): the manifest against
 the schema, every file it names plain, inside the folder, regular, listed, of its size and sha256;
 init.npz's arrays of the shapes trm_config gives. Nothing outside the bundle folder is opened.
+
+Quiet when solving: the target's runtime is imported and opened inside trm_edge.quiet.quiet(), so its
+start-up chatter (LiteRT's `INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`, ExecuTorch's
+torchao, pytree and cpuinfo lines) never reaches the terminal; a backend whose runtime prints at its
+first step does that work while loading (LiteRT allocates its tensors there), so the steps run
+unwrapped. `Bundle(path, verbose=True)` or TRM_EDGE_DEBUG=1 lets it all through; a load error is
+raised unchanged (one line).
 """
 from __future__ import annotations
 
@@ -31,7 +38,17 @@ def backend_for(target: str):
     try:
         return getattr(importlib.import_module(mod), cls)
     except ImportError as e:
-        raise BundleError(f"running a {target} bundle needs {e.name}: pip install 'trm-edge[{row.extra}]'") from None
+        board = " (or 'trm-edge[tflite-runtime]' on a board)" if target == "tflite" else ""
+        raise BundleError(f"running a {target} bundle needs {e.name}, which is not installed here; "
+                          f"pip install 'trm-edge[{row.runtime_extra}]'{board}") from None
+
+
+def open_backend(target: str, model_file, manifest: dict, verbose: bool = False, **options):
+    """The target's backend on `model_file`, imported and opened inside quiet(verbose): the one place a
+    runtime starts, so whatever it prints while starting stays off the terminal unless asked for."""
+    from trm_edge.quiet import quiet
+    with quiet(verbose):
+        return backend_for(target)(model_file, manifest, **options)
 
 
 def _read_init(path: Path, config: dict) -> dict:
@@ -60,7 +77,8 @@ class Bundle(Solver):
     """An exported bundle, opened by the contract's rules and run by its target's runtime."""
     table_name = "the bundle's table"
 
-    def __init__(self, path, threads: int | None = None, verify: bool = True, **backend_options):
+    def __init__(self, path, threads: int | None = None, verify: bool = True, verbose: bool = False,
+                 **backend_options):
         if not isinstance(path, (str, os.PathLike)) or str(path) == "":
             raise BundleError(f"a bundle is a folder path, got {path!r}")
         check_threads(threads)
@@ -73,14 +91,16 @@ class Bundle(Solver):
             from trm_edge.runtime.decide import from_manifest
             self.listed_views = [View.from_manifest(d) for d in m["views"]["list"]]
             self.views_default = {"count": m["views"]["count"], "policy_object": from_manifest(m["views"]["policy"])}
+            self.views_recommended = tuple(m["views"].get("recommended") or ())   # absent: `policy` for every K
         else:
             self.listed_views = None
+            self.views_recommended = ()
         self.backend = f"{m['target']} {m['precision']}"
         init = _read_init(bundle_file(self.path, m, INIT, "init file", verify), self.config)
         self.y_init, self.z_init = init["y_init"], init["z_init"]
         self.puzzle_table = init.get("puzzle_emb_table")
         model_file = bundle_file(self.path, m, m["model_file"], "model_file", verify)
-        self.step = backend_for(m["target"])(model_file, m, threads=threads, **backend_options)
+        self.step = open_backend(m["target"], model_file, m, verbose, threads=threads, **backend_options)
 
     def task_views(self, k):
         """The first k views the manifest lists (an app runs the same ones); without a list, the task's."""

@@ -112,6 +112,12 @@ class Decision:
             d["verify"] = True
         return d
 
+    def describe(self) -> str:
+        """A short label for tables: 'consensus, 2 agree, waves of 2, budget 24, verifier'."""
+        parts = [self.name, self.agree and f"{self.agree} agree", self.wave and f"waves of {self.wave}",
+                 self.budget and f"budget {self.budget}", self.verify and "verifier"]
+        return ", ".join(p for p in parts if p)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.to_manifest().items() if k != 'policy')})"
 
@@ -172,6 +178,26 @@ def decision(policy: str | Decision = "vote", **options) -> Decision:
         shown = repr(policy) if len(repr(policy)) <= 40 else repr(policy)[:37] + "..."
         raise TRMEdgeError(f"policy must be one of {', '.join(DECISIONS)}, got {shown}")
     return DECISIONS[policy](**{k: v for k, v in options.items() if v is not None and v is not False})
+
+
+# What `--views K` runs when no policy option is given (CLI, Bundle, checkpoints, the C++ runner and JNI
+# through the manifest, which export copies this into as `views.recommended`): the policy of the row
+# with the largest from_views at most K. Chosen from the measured front (benchmarks/RESULTS.md, "Views
+# by default"; benchmarks/views_default.py): consensus stopping at the first 2 agreeing views, launched
+# 2 at a time, solved as many of 100 hard minimal Sudoku as the full vote at 2, 4 and 8 views (82%, 96%,
+# 100%) for 0.70x of the vote's view-steps at 4 and 0.40x at 8
+# (benchmarks/results/views-hard-tflite-int8/views.md).
+RECOMMENDED: tuple[dict, ...] = (
+    {"from_views": 2, "policy": {"policy": "consensus", "agree": 2, "wave": 2}},
+)
+
+
+def recommended(k: int, rows=RECOMMENDED, fallback: dict | None = None) -> Decision | None:
+    """The decision policy for K views with no policy given: the row of the largest from_views <= K,
+    else `fallback` (a manifest's own policy), else None (the caller's default, the vote)."""
+    row = next((r for r in sorted(rows or (), key=lambda r: -r["from_views"]) if r["from_views"] <= k), None)
+    chosen = row["policy"] if row else fallback
+    return None if chosen is None else from_manifest(chosen)
 
 
 def from_manifest(d: dict) -> Decision:

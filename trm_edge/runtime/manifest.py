@@ -293,7 +293,8 @@ def contract_errors(m: dict) -> list[str]:
 
 def views_errors(v: dict | None, c: dict) -> list[str]:
     """Rule 7: a manifest's views. count <= len(list); view 0 the identity; every cells a permutation of
-    0..seq_len-1 and every tokens of 0..vocab_size-1; no two views alike; a policy this runtime has."""
+    0..seq_len-1 and every tokens of 0..vocab_size-1; no two views alike; a policy this runtime has (also
+    in every row of `recommended`, whose from_views increase)."""
     from trm_edge.runtime.decide import DECISIONS
     if v is None:
         return []
@@ -302,6 +303,13 @@ def views_errors(v: dict | None, c: dict) -> list[str]:
         errs.append(f"views.policy {v['policy']['policy']!r} is none this runtime has ({', '.join(DECISIONS)})")
     if v["count"] > len(v["list"]):
         errs.append(f"views.count {v['count']} is more than the {len(v['list'])} views listed")
+    rec = v.get("recommended") or []
+    for i, row in enumerate(rec):
+        if row["policy"]["policy"] not in DECISIONS:
+            errs.append(f"views.recommended[{i}].policy {row['policy']['policy']!r} is none this runtime has "
+                        f"({', '.join(DECISIONS)})")
+    if [r["from_views"] for r in rec] != sorted({r["from_views"] for r in rec}):
+        errs.append("views.recommended must be in increasing from_views, each once")
     first = v["list"][0]
     if first.get("cells") is not None or first.get("tokens") is not None:
         errs.append("views.list[0] must be the identity (cells and tokens null)")

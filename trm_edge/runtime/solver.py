@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from trm_edge.errors import PuzzleError, TRMEdgeError
-from trm_edge.runtime.decide import Decision, decision
+from trm_edge.runtime.decide import RECOMMENDED, Decision, decision, recommended
 from trm_edge.runtime.halting import Halting
 from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
 
@@ -31,6 +31,7 @@ class Solver:
     z_init: np.ndarray
     halting: dict          # {"policy": name, "threshold": t, "max_steps": S}
     views_default: dict = {}   # a manifest's views: {"count": K, "policy_object": Decision, ...}
+    views_recommended: tuple = RECOMMENDED   # what `views=K` without `decide` runs (runtime/decide.py)
     backend: str
     table_name = "the puzzle table"
 
@@ -83,6 +84,15 @@ class Solver:
         from trm_edge.data import lookup
         return lookup(self.task).views(k, self.seq_len)
 
+    def recommended(self, views) -> Decision | None:
+        """The policy `views` (a count or a list) runs when none is given: this model's recommended row
+        for that many views, else its default policy (None: the vote)."""
+        k = len(views) if isinstance(views, (list, tuple)) else views
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
+            return None                       # one view needs no policy; a bad count: solve() refuses it
+        fallback = self.views_default.get("policy_object")
+        return recommended(int(k), self.views_recommended, fallback.to_manifest() if fallback else None)
+
     def verifier(self):
         """The task's rule checker (inputs, answers) -> bool [n], or None where the task has none."""
         from trm_edge.data import lookup
@@ -96,14 +106,19 @@ class Solver:
         (a bundle's manifest; a checkpoint's q_halt at 0.5 over its halt_max_steps, one view). puzzle_ids
         pick rows of the puzzle table (default row 0, the blank puzzle); puzzle_emb gives the rows instead.
         views: K (the task's first K views) or a list of Views; decide: the decision policy over them
-        (runtime/decide.py: a name or a Decision). Other keywords go to runtime.loop.solve (record,
+        (runtime/decide.py: a name or a Decision; views=K without one runs the policy recommended for K,
+        decide.RECOMMENDED or a bundle's manifest). Other keywords go to runtime.loop.solve (record,
         record_states, progress)."""
         d = self.views_default
+        if views is not None and decide is None:
+            decide = self.recommended(views)
         views = d.get("count", 1) if views is None else views
         if isinstance(views, numbers.Integral) and not isinstance(views, bool):
             views = self.task_views(int(views))
         elif not isinstance(views, (list, tuple)):
             raise TRMEdgeError(f"views must be a whole number of views or a list of Views, got {views!r}")
+        if len(views) == 1 and decide is None:
+            decide = "vote"       # one view: the single-view loop, whatever the manifest's policy for many
         chosen = decision(decide or d.get("policy_object") or "vote")
         if chosen.verify:
             kw.setdefault("verifier", self.verifier())
