@@ -14,12 +14,8 @@ class ExecuTorchStep(ManifestStep):
     name = "executorch"
 
     def __init__(self, model_file, manifest: dict, threads: int | None = None):
-        from trm_edge.quiet import quiet
-        with quiet():     # the wheel's import and XNNPACK's start-up print torchao and cpuinfo chatter
-            self._load(model_file, threads)
-        self.read_manifest(manifest)
-
-    def _load(self, model_file, threads):
+        # the wheel's import and XNNPACK's start-up print torchao, pytree and cpuinfo chatter: Bundle opens
+        # every backend inside quiet() (runtime/bundle.py open_backend), which keeps it off the terminal
         from executorch.runtime import Runtime, Verification
         if threads:   # XNNPACK runs on ExecuTorch's threadpool; resize it BEFORE a program binds to it
             from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
@@ -33,6 +29,7 @@ class ExecuTorchStep(ManifestStep):
         self._torch = torch
         if threads:
             torch.set_num_threads(threads)
+        self.read_manifest(manifest)
 
     def __call__(self, tokens, puzzle_emb, y, z):
         args = [self._torch.from_numpy(a) for a in self.feed(tokens, puzzle_emb, y, z).values()]

@@ -18,6 +18,17 @@ def _interpreter_class():
         return Interpreter
 
 
+def _allocate(runner) -> None:
+    """Allocate the signature's tensors now, as the runner's first call would: that is where LiteRT
+    applies its default XNNPACK delegate and prints `INFO: Created TensorFlow Lite XNNPACK delegate for
+    CPU.` to fd 2. Done while loading (inside Bundle's quiet()), the steps print nothing and run
+    unwrapped; a model that cannot be prepared fails here, as a load error. Both runtimes' runners keep
+    the wrapper and subgraph index they call on every step; without them the first step does it."""
+    wrapper, index = getattr(runner, "_interpreter_wrapper", None), getattr(runner, "_subgraph_index", None)
+    if wrapper is not None and index is not None:
+        wrapper.AllocateTensors(index)
+
+
 class LiteRTStep(ManifestStep):
     name = "litert"
 
@@ -26,6 +37,7 @@ class LiteRTStep(ManifestStep):
         try:
             self.interpreter = Interpreter(model_path=str(Path(model_file)), num_threads=threads)
             self.runner = self.interpreter.get_signature_runner()
+            _allocate(self.runner)
         except Exception as e:   # ValueError/RuntimeError, and others from a hostile file
             raise load_error("LiteRT", model_file, e) from None
         self.io = manifest["io_names"]
