@@ -3,6 +3,11 @@
     with quiet(verbose) as say:
         export_bundle(model, target, out, log=say)
 
+Solving uses it too: every bundle backend is imported and opened inside quiet(verbose)
+(trm_edge/runtime/bundle.py open_backend), and so is the PyTorch eager step (trm_edge/solver.py), so
+`run`, `solve`, `eval`, Bundle(...) and trm_edge.open(...) print only our lines; the steps themselves
+run unwrapped (a runtime that prints at its first step, as LiteRT does, does that work while loading).
+
 Torch's exporters, onnxscript, ExecuTorch, torchao, coremltools and LiteRT print start-up chatter,
 deprecation warnings, progress bars and C++ log lines (`Failed to load ... torchao/_C_mxfp8...so`,
 `W... torch/utils/_pytree.py:630] ... register_constant() ... deprecated`, `[cpuinfo_utils.cpp:71]
