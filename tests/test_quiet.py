@@ -319,3 +319,16 @@ def test_a_load_error_is_still_one_line(tiny_bundle, tmp_path):
     out, err, rc = _cli_child(["run", bundle, "--puzzle", PUZZLE, "--verbose"])
     assert rc == 2 and err.splitlines()[-1].startswith("error: ExecuTorch cannot load ")
     assert "program.cpp" in err, err
+
+
+def test_a_quiet_block_inside_a_verbose_one_is_verbose(capfd):
+    """`export --verbose` opens its bundle for parity with Bundle(...), whose quiet() must not hide it."""
+    with quiet(verbose=True):
+        with quiet() as say:
+            say("ours")
+            os.write(2, b"runtime line\n")
+    with quiet() as outer:
+        with quiet() as say:
+            os.write(2, b"hidden\n")
+    got = capfd.readouterr()
+    assert got.out == "ours\n" and got.err == "runtime line\n" and say.tail == ["hidden"] and outer.tail == []

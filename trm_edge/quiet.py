@@ -46,6 +46,7 @@ which runs the block unfiltered. With verbose on, `say` is a plain print and `ta
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import io
 import logging
@@ -63,6 +64,9 @@ THIRD_PARTY = ("torch", "torchao", "torchvision", "onnx", "onnxscript", "onnx_ir
                "litert", "ai_edge_torch", "ai_edge_litert", "ai_edge_quantizer", "jax", "jaxlib",
                "transformers", "huggingface_hub", "sympy", "numexpr", "matplotlib", "PIL", "h5py",
                "filelock", "urllib3", "fsspec")
+
+# set inside a verbose block: a quiet() nested in it (a Bundle opened by export's parity) lets all through
+_VERBOSE: contextvars.ContextVar[bool] = contextvars.ContextVar("trm_edge_quiet_verbose", default=False)
 
 # environment variables the native libraries read when they start logging: name -> quiet value
 QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TORCH_CPP_LOG_LEVEL": "ERROR"}
@@ -179,9 +183,14 @@ def _quiet_env():
 
 @contextlib.contextmanager
 def quiet(verbose: bool = False):
-    """Run a block with the toolchains' output captured; yields `say` (see the module docstring)."""
-    if verbose or debug_requested():
-        yield Say()
+    """Run a block with the toolchains' output captured; yields `say` (see the module docstring). Inside
+    a verbose block every quiet() is verbose too (`export --verbose` opens its bundle for parity)."""
+    if verbose or debug_requested() or _VERBOSE.get():
+        token = _VERBOSE.set(True)
+        try:
+            yield Say()
+        finally:
+            _VERBOSE.reset(token)
         return
     say = Say()
     with _quiet_env(), _muted_python(), tempfile.TemporaryFile(prefix="trm-edge-quiet-") as cap:
