@@ -242,21 +242,19 @@ def _parse(cod, texts):
 
 
 @contextmanager
-def _progress(n: int, max_steps: int):
-    """A per-step callback drawing a progress bar on stderr for big solves (more than PROGRESS_ROWS), else None."""
+def _progress(n: int):
+    """A callback(puzzles done) drawing a progress bar on stderr for big solves (more than PROGRESS_ROWS), else None."""
     if n <= PROGRESS_ROWS:
         yield None
         return
     from tqdm import tqdm
-    with tqdm(total=max_steps, desc=f"solving {n} puzzles", unit="step", file=sys.stderr, leave=False) as bar:
-        def update(step, active):
-            bar.update(step - bar.n)
-            bar.set_postfix(running=active)
-        yield update
+    with tqdm(total=n, desc="solving", unit="puzzle", file=sys.stderr, leave=False) as bar:
+        yield lambda done: bar.update(done - bar.n)
 
 
-def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend: str):
-    """One grid (or JSON line) per puzzle with whether its answer keeps the task's rules, then a timing line."""
+def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend: str) -> list:
+    """One grid (or JSON line) per puzzle with whether its answer keeps the task's rules; the verdicts
+    (True, False, or None where the task has no label-free rule checker)."""
     kept = []
     for i, text in enumerate(texts):
         ok = cod.satisfies(tokens[i], sol.predictions[i])    # None: the task has no label-free rule checker
@@ -284,23 +282,35 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
                            f"halt probability {row['halt_probability']:.3f}\n")
             else:
                 click.echo(f"solved: {word}; steps {row['steps']}, halt probability {row['halt_probability']:.3f}\n")
-    if not as_json:
-        total = int(sol.steps.sum())
-        checked = [k for k in kept if k is not None]
-        solved = f", {sum(checked)} of {len(checked)} keep the rules" if checked else ""
-        views = f", {sol.views} views each ({sol.decision.name})" if sol.views > 1 else ""
-        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {backend} ({ms / max(total, 1):.2f} ms per "
-                   f"row-step, {total} row-steps, batch {len(texts)}{views}){solved}")
+    return kept
 
 
 def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps, as_json, views=None, decide=None):
-    """solve and run alike: the solver's loop over the puzzles (K views each), then the answers printed."""
+    """solve and run alike: the solver's loop over the puzzles (K views each) in chunks of CHUNK_ROWS rows
+    (runtime/solver.py), each chunk's answers printed as it finishes (memory bounded by one chunk), then
+    a timing line."""
     import numpy as np
     t0 = time.perf_counter()
-    with _progress(len(texts) * (views or 1), max_steps or solver.max_steps) as update:
-        sol = solver.solve(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64), halting=halting,
-                           threshold=threshold, max_steps=max_steps, progress=update, views=views, decide=decide)
-    _print_solutions(texts, tokens, sol, cod, (time.perf_counter() - t0) * 1e3, as_json, solver.backend)
+    kept, total, chunk, sol, t_chunk = [], 0, 0, None, t0
+    with _progress(len(texts)) as update:
+        for a, sol in solver.solve_stream(tokens, puzzle_ids=np.full(len(texts), puzzle_id, dtype=np.int64),
+                                          halting=halting, threshold=threshold, max_steps=max_steps, views=views,
+                                          decide=decide):
+            n = len(sol.steps)
+            chunk, total = max(chunk, n), total + int(sol.steps.sum())
+            kept += _print_solutions(texts[a:a + n], tokens[a:a + n], sol, cod, (time.perf_counter() - t_chunk) * 1e3,
+                                     as_json, solver.backend)       # ms_batch: this chunk's time
+            t_chunk = time.perf_counter()
+            if update is not None:
+                update(a + n)
+    ms = (time.perf_counter() - t0) * 1e3
+    if not as_json:
+        checked = [k for k in kept if k is not None]
+        solved = f", {sum(checked)} of {len(checked)} keep the rules" if checked else ""
+        views = f", {sol.views} views each ({sol.decision.name})" if sol.views > 1 else ""
+        batch = f"batch {chunk}" if chunk == len(texts) else f"chunks of {chunk}"
+        click.echo(f"{len(texts)} puzzle(s) in {ms:.1f} ms with {solver.backend} ({ms / max(total, 1):.2f} ms per "
+                   f"row-step, {total} row-steps, {batch}{views}){solved}")
 
 
 @cli.command()

@@ -18,6 +18,12 @@ from trm_edge.runtime.halting import Halting
 from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
 
 
+# Rows (puzzles x views) per chunk when a big solve streams (Solver.solve_stream, `solve`/`run
+# --puzzle-file`): one eager batch of 2,000 puzzles took 97 ms per puzzle and 3.3 GB here, chunks of 64
+# rows keep memory to one chunk's and print answers as they finish (benchmarks/chunks.py measures it).
+CHUNK_ROWS = 64
+
+
 def check_threads(threads) -> None:
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 1024):
         raise TRMEdgeError(f"threads must be a positive integer, got {threads!r}")
@@ -92,6 +98,23 @@ class Solver:
             return None                       # one view needs no policy; a bad count: solve() refuses it
         fallback = self.views_default.get("policy_object")
         return recommended(int(k), self.views_recommended, fallback.to_manifest() if fallback else None)
+
+    def solve_stream(self, tokens, puzzle_ids=None, puzzle_emb=None, chunk: int | None = None, **kw):
+        """solve() over `tokens` [B, L] in chunks of `chunk` puzzles (default: CHUNK_ROWS rows of puzzles
+        x views), yielding (first puzzle's index, Solution) as each chunk finishes: memory bounded by one
+        chunk whatever B is. Other keywords as solve(); each chunk is solved exactly as solve() would
+        solve those puzzles alone (halting and views are per puzzle)."""
+        tokens = check_tokens(tokens, self.seq_len, self.vocab_size)
+        views = kw.get("views")
+        k = (len(views) if isinstance(views, (list, tuple)) else views if isinstance(views, numbers.Integral)
+             and not isinstance(views, bool) else self.views_default.get("count", 1)) or 1
+        chunk = max(1, CHUNK_ROWS // max(1, int(k))) if chunk is None else chunk
+        if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+            raise TRMEdgeError(f"chunk must be a whole number of puzzles, 1 or more, got {chunk!r}")
+        for a in range(0, len(tokens), chunk):
+            part = {"puzzle_ids": None if puzzle_ids is None else np.asarray(puzzle_ids)[a:a + chunk],
+                    "puzzle_emb": None if puzzle_emb is None else np.asarray(puzzle_emb)[a:a + chunk]}
+            yield a, self.solve(tokens[a:a + chunk], **part, **kw)
 
     def verifier(self):
         """The task's rule checker (inputs, answers) -> bool [n], or None where the task has none."""
