@@ -127,6 +127,26 @@ def test_jni_views_decide_like_python(jvm, shipped_et_bundle, tmp_path):
         assert g["view_steps"] == want.view_steps[i].tolist() and g["chosen_view"] == int(want.chosen[i]), f"puzzle {i}"
 
 
+def test_jni_views_without_a_policy_run_the_recommended_one(jvm, shipped_et_bundle, tmp_path):
+    """solveViews with K = 4 and no policy ("" and 0s, as the app calls it): the manifest's views.recommended
+    row for 4 views decides, as trm_edge.runtime's Bundle.solve(views=4) decides."""
+    from trm_edge.data import sudoku
+    from trm_edge.runtime.bundle import Bundle
+    from trm_edge.runtime.decide import recommended
+    rows = json.loads((shipped_et_bundle / "manifest.json").read_text())["views"]["recommended"]
+    hard = sudoku.to_tokens(sudoku.generate(3, 9, seed=406, difficulty="hard")["puzzles"])
+    f = tmp_path / "hard.txt"
+    f.write_text("\n".join(sudoku_text(t) for t in hard) + "\n")
+    got = [json.loads(line) for line in jvm("views", shipped_et_bundle, f, 4, "")]
+    assert len(got) == len(hard)
+    b = Bundle(shipped_et_bundle)
+    for i, g in enumerate(got):
+        want = b.solve(hard[i:i + 1], views=4)
+        assert g["policy"] == want.decision.to_manifest() == recommended(4, rows).to_manifest() != {"policy": "vote"}
+        assert g["answer"] == sudoku_text(want.predictions[0]) and g["views"] == 4, f"puzzle {i}"
+        assert g["view_steps"] == want.view_steps[0].tolist() and g["chosen_view"] == int(want.chosen[0]), f"puzzle {i}"
+
+
 @pytest.mark.parametrize("case, message", [
     ("no bundle", "no manifest.json"),
     ("short puzzle", "puzzle has 3 cells"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import shutil
 import subprocess
 from dataclasses import fields
@@ -122,6 +123,31 @@ def test_views_make_the_decisions_python_makes(native_runner, shipped_et_bundle,
         assert g["answer"] == want.predictions[i].tolist() and g["steps"] == int(want.steps[i])
     if opts["--policy"] == "vote":
         assert len({tuple(v) for v in want.view_steps.tolist()}) > 1       # views halt at different steps
+
+
+def test_views_without_a_policy_run_the_recommended_one(native_runner, shipped_et_bundle, hard_puzzles, tmp_path):
+    """`--views 4` with no policy option runs the manifest's views.recommended row for 4 views (export copies
+    decide.RECOMMENDED there), deciding as trm_edge.runtime's `Bundle.solve(tokens, views=4)` does, per puzzle;
+    and costs fewer view-steps than `--policy vote`, the bundle's own views.policy, so a runner that ignored
+    the table would fail here."""
+    from trm_edge.runtime.bundle import Bundle
+    from trm_edge.runtime.decide import recommended
+    v = json.loads((shipped_et_bundle / "manifest.json").read_text())["views"]
+    policy = recommended(4, v["recommended"]).to_manifest()
+    assert v["count"] == 1 and v["policy"] == {"policy": "vote"} and policy != v["policy"]
+    f = _puzzle_file(tmp_path / "hard.txt", hard_puzzles)
+    cmd = [str(native_runner / "trm-runner"), str(shipped_et_bundle), "--puzzle-file", str(f), "--json", "--views", "4"]
+    got, vote = _solve(cmd, 300), _solve(cmd + ["--policy", "vote"], 300)
+    assert len(got) == len(vote) == len(hard_puzzles)
+    b = Bundle(shipped_et_bundle)
+    for i, g in enumerate(got):
+        want = b.solve(hard_puzzles[i:i + 1], views=4)          # batch 1, as the runner
+        assert want.decision.to_manifest() == policy and g["policy"] == policy and vote[i]["policy"] == v["policy"]
+        assert g["view_steps"] == want.view_steps[0].tolist(), f"puzzle {i}: steps per view differ"
+        assert g["finished"] == want.finished[0].tolist(), f"puzzle {i}"
+        assert g["chosen_view"] == int(want.chosen[0]), f"puzzle {i}: chosen view differs"
+        assert g["answer"] == want.predictions[0].tolist() and g["steps"] == int(want.steps[0]), f"puzzle {i}"
+    assert sum(g["steps"] for g in got) < sum(g["steps"] for g in vote), "no cheaper than the full vote"
 
 
 def arm_puzzles(expected: list[dict]) -> list[int]:
@@ -250,6 +276,46 @@ def test_bad_bundle_fails_with_one_line(native_runner, shipped_et_bundle, tmp_pa
     assert r.stderr.startswith("trm-runner: ") and r.stderr.count("\n") == 1, r.stderr
     assert message in r.stderr, r.stderr
     assert r.stdout == ""
+
+
+def _recommend(*rows):
+    """views.recommended := rows of (from_views, policy object)."""
+    def change(m):
+        m["views"]["recommended"] = [{"from_views": k, "policy": p} for k, p in rows]
+    return change
+
+
+BAD_VIEWS = {
+    "recommended policy unknown": (_recommend((2, {"policy": "sometimes"})),
+                                   'views.recommended[0].policy is "sometimes", a policy this runner does not implement',
+                                   "views.recommended[0].policy 'sometimes' is none this runtime has"),
+    "recommended out of order": (_recommend((4, {"policy": "vote"}), (2, {"policy": "best_q"})),
+                                 "views.recommended must be in increasing from_views, each once",
+                                 "views.recommended must be in increasing from_views, each once"),
+    "recommended twice": (_recommend((2, {"policy": "vote"}), (2, {"policy": "best_q"})),
+                          "views.recommended must be in increasing from_views, each once",
+                          "views.recommended must be in increasing from_views, each once"),
+    "recommended from 1 view": (_recommend((1, {"policy": "vote"})), "views.recommended[0].from_views is 1, outside 2..1024",
+                                "is less than the minimum of 2"),
+    "views key unknown": (lambda m: m["views"].update(recommend=[]), 'views has the key "recommend"',
+                          "Additional properties are not allowed"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_VIEWS))
+def test_bad_views_refused_as_python_refuses(native_runner, shipped_et_bundle, tmp_path, case):
+    """Rule 7 with views.recommended: the runner refuses at open, in one line, what trm_edge.runtime refuses."""
+    from trm_edge.runtime.manifest import BundleError, read_manifest
+    change, message, python_message = BAD_VIEWS[case]
+    d = tmp_path / "bundle"
+    shutil.copytree(shipped_et_bundle, d)
+    _edit_manifest(d, change)
+    r = subprocess.run([str(native_runner / "trm-runner"), str(d), "--puzzle", "." * 81, "--views", "4"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stderr)
+    assert r.stderr.startswith("trm-runner: ") and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    with pytest.raises(BundleError, match=re.escape(python_message)):
+        read_manifest(d)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -13,7 +13,8 @@ import kotlin.concurrent.thread
 
 /** One screen: a puzzle (typed, or drawn from the held-out puzzles in assets), Solve, and the grid
  *  filling in step by step with the halting probability and milliseconds per step. With 4 or 8
- *  views, each view of the puzzle halts on its own and early consensus decides (views agree: stop). */
+ *  views, each view of the puzzle halts on its own and the policy the bundle's manifest recommends
+ *  for that many views decides (views.recommended: consensus, stopping once 2 views agree). */
 class MainActivity : Activity() {
     private var handle = 0L
     private lateinit var puzzles: List<String>
@@ -76,10 +77,10 @@ class MainActivity : Activity() {
         return String.format(Locale.ROOT, "halted after %d step%s, %.1f ms in all", steps, if (steps == 1) "" else "s", total)
     }
 
-    /** k views, exact early consensus in waves of 2: the full vote's answer; easy puzzles cost one wave. */
+    /** k views decided by the policy the manifest recommends for k (no policy given: views.recommended). */
     private fun solveViews(puzzle: String, k: Int, grid: SudokuGridView): String {
         val t0 = System.nanoTime()
-        val r = JSONObject(TrmNative.solveViews(handle, puzzle, "q_halt", 0.5, k, "consensus", 0, 2, 0))
+        val r = JSONObject(TrmNative.solveViews(handle, puzzle, "q_halt", 0.5, k, "", 0, 0, 0))
         val ms = (System.nanoTime() - t0) / 1e6
         runOnUiThread { grid.show(puzzle, r.getString("answer")) }
         val steps = r.getJSONArray("view_steps")
