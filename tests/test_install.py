@@ -171,6 +171,11 @@ def test_a_board_runs_an_exported_bundle_with_one_runtime(dist, tiny_sudoku_chec
     assert "(3, 16)" in r.stdout and r.stdout.split()[0] == f"trm_edge.runtime.{target}_backend"
     if target == "tflite":
         assert r.stdout.split()[1].startswith("1.")      # tflite_runtime on numpy 1.x
+        # tflite-runtime 2.14 computes dynamic-range int8 wrongly (runtime/tflite_backend.py): refused, one line
+        int8, _ = export_bundle(tiny_sudoku_checkpoint, target, tmp_path / "int8", "int8", log=lambda *a: None)
+        r = _run([bin_dir / "trm-edge", "run", int8, "--puzzle", "1,3,1,1,1,1,1,2,2,1,1,1,1,1,4,1"], cwd=tmp_path)
+        assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+        assert "tflite-runtime computes int8 (dynamic-range) LiteRT bundles wrongly" in r.stderr
     r = _run([bin_dir / "python", "-c", "import torch"])
     assert r.returncode != 0                             # really no torch there
 

@@ -18,6 +18,12 @@ def _interpreter_class():
         return Interpreter
 
 
+# tflite-runtime 2.14 (the last of its wheels) computes dynamic-range int8 bundles wrongly: the shipped
+# model's int8 bundle gives no valid digit, and q_halt never passes 0.5, where ai-edge-litert solves it
+# and fp32 / int8-weights bundles agree on both runtimes (seen here; tests/test_install.py).
+BROKEN_ON_TFLITE_RUNTIME = ("int8",)
+
+
 def _allocate(runner) -> None:
     """Allocate the signature's tensors now, as the runner's first call would: that is where LiteRT
     applies its default XNNPACK delegate and prints `INFO: Created TensorFlow Lite XNNPACK delegate for
@@ -34,6 +40,11 @@ class LiteRTStep(ManifestStep):
 
     def __init__(self, model_file, manifest: dict, threads: int | None = None):
         Interpreter = _interpreter_class()
+        if Interpreter.__module__.startswith("tflite_runtime") and manifest.get("precision") in BROKEN_ON_TFLITE_RUNTIME:
+            from trm_edge.runtime.manifest import BundleError
+            raise BundleError(f"tflite-runtime computes {manifest['precision']} (dynamic-range) LiteRT bundles wrongly; "
+                              f"install ai-edge-litert (pip install 'trm-edge[litert]') or export --quantize fp32 or "
+                              f"int8-weights for this board")
         try:
             self.interpreter = Interpreter(model_path=str(Path(model_file)), num_threads=threads)
             self.runner = self.interpreter.get_signature_runner()
