@@ -258,3 +258,31 @@ def test_bad_views_and_policies_are_one_line():
         with pytest.raises(TRMEdgeError) as e:
             bad()
         assert msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_views_without_a_policy_run_the_recommended_one(tiny_sudoku_model, tmp_path, capsys):
+    """`export` records the task's recommended views (Sudoku: 8) with decide.RECOMMENDED's policy and the
+    table itself; `--views K` with no policy runs the row for K; `--views 1` is the single-view loop."""
+    import json
+
+    from trm_edge.checkpoint import save_checkpoint
+    from trm_edge.cli import main
+    from trm_edge.data import lookup
+    from trm_edge.runtime.bundle import Bundle
+    from trm_edge.runtime.decide import RECOMMENDED, recommended
+    ckpt = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors", task={"name": "sudoku", "size": 4})
+    assert main(["export", "--target", "onnx", "--model", str(ckpt), "--out", str(tmp_path / "b")]) == 0
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text())["views"]
+    assert m["count"] == min(lookup("sudoku").recommended_views, lookup("sudoku").view_count(16)) == 8
+    assert m["policy"] == {"policy": "consensus", "agree": 2, "wave": 2} and m["recommended"] == list(RECOMMENDED)
+    assert recommended(1) is None and recommended(8).to_manifest() == m["policy"]
+    b = Bundle(tmp_path / "b")
+    tokens = np.array([[1, 3, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1, 4, 1]] * 3)
+    assert b.recommended(4).to_manifest() == m["policy"] and b.recommended(1) is None
+    four = b.solve(tokens, views=4)
+    assert four.decision.to_manifest() == m["policy"] and four.views == 4
+    assert b.solve(tokens, views=4, decide="vote").decision.name == "vote"
+    one = b.solve(tokens, views=1)
+    assert one.views == 1 and one.decision.name == "vote"
+    assert main(["export", "--target", "onnx", "--model", str(ckpt), "--views", "1", "--out", str(tmp_path / "c")]) == 0
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["views"]["count"] == 1
