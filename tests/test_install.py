@@ -35,9 +35,16 @@ BOARDS = {   # target -> (the extra a board installs, the exporter module needed
 }
 
 
+def _clean_env() -> dict:
+    """This environment (pip's settings, proxies) without the checkout or this venv: no PYTHONPATH,
+    no VIRTUAL_ENV, and a PATH of the system's folders only."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "TRM_EDGE_DEBUG")}
+    return env | {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+
+
 def _run(cmd, cwd=None, timeout=900, env=None):
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env=env or {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")})
+                          env=env or _clean_env())
 
 
 @pytest.fixture(scope="session")
