@@ -111,6 +111,14 @@ bool bench(TrmRunner& runner, const std::vector<std::vector<int64_t>>& puzzles, 
   row["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;   // Linux: kilobytes
   row["gflops"] = nullptr;
   row["peak_fraction"] = nullptr;
+  row["ms_puzzle_q_halt_batch"] = nullptr;   // batch rows and views rows: measured by trm-edge bench only
+  row["views"] = nullptr;
+  row["policy"] = "";
+  row["views_accuracy"] = nullptr;
+  row["view_steps"] = nullptr;
+  row["ms_puzzle_views"] = nullptr;
+  row["fixed_accuracy"] = nullptr;
+  row["ms_puzzle_fixed_batch"] = nullptr;
   row["extra"] = {{"step_reps", ms.size()},
                   {"warmup_steps", 2},
                   {"latency_puzzles", std::min<size_t>(puzzles.size(), settings.latency_puzzles)},
