@@ -1,11 +1,12 @@
 """The views default (issue 27, section 3): what `trm-edge run BUNDLE --views K` costs and solves with
 no policy given (the recommended row, runtime/decide.py RECOMMENDED) against the other policies and
 the reference's evaluation (PyTorch eager fp32, one view, fixed 16 steps), on hard 9x9 Sudoku
-(minimal, not solvable by singles) from a generator seed no model saw. One run per row, in this
+(minimal, not solvable by singles; --difficulty moderate for the shipped model's own kind) from a
+generator seed no model saw. One run per row, in this
 process, through the same calls `trm-edge run` makes (Bundle.solve_stream, chunks of 64 rows).
 
     python benchmarks/views_default.py [--bundle bundles/sudoku-tflite-int8] [--puzzles 60] [--seed 2027] \\
-        [--threads 2] [--out benchmarks/results/views-default]
+        [--difficulty hard] [--threads 2] [--out benchmarks/results/views-default]
 
 Without --bundle it exports the shipped model to LiteRT int8 (bundles/sudoku-tflite-int8) first.
 Writes views.json and views.md (the table, the new default in its first row); run it on an idle
@@ -54,7 +55,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundle", help="a Sudoku bundle (default: the shipped model's LiteRT int8, exported if absent)")
     ap.add_argument("--puzzles", type=int, default=60)
-    ap.add_argument("--seed", type=int, default=2027, help="the hard-puzzle generator's seed")
+    ap.add_argument("--seed", type=int, default=2027, help="the puzzle generator's seed")
+    ap.add_argument("--difficulty", default="hard", choices=["hard", "minimal", "moderate"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/views-default")
     a = ap.parse_args()
@@ -69,7 +71,7 @@ def main() -> None:
         from trm_edge.quiet import quiet
         with quiet() as say:
             export_bundle(load_checkpoint(SHIPPED_MODEL), "tflite", bundle, "int8", log=say, views=8)
-    d = sudoku.generate(a.puzzles, 9, seed=a.seed, difficulty="hard", progress=True)
+    d = sudoku.generate(a.puzzles, 9, seed=a.seed, difficulty=a.difficulty, progress=True)
     puzzles = sudoku.to_tokens(d["puzzles"])
     b = Bundle(bundle, threads=a.threads)
     eager = trm_edge.open(SHIPPED_MODEL, threads=a.threads)
@@ -84,7 +86,8 @@ def main() -> None:
         print(f"{r['command']}: {r['solved']:.1%} solved, {r['view_steps']:.2f} view-steps, "
               f"{r['time_vs_reference']:.2f}x the reference's time")
     backend = b.backend
-    md = [f"{a.puzzles} hard minimal 9x9 Sudoku (sudoku.generate, difficulty hard, seed {a.seed}), {backend} bundle "
+    what = {"hard": "hard minimal", "minimal": "minimal", "moderate": "moderate (31-45 givens)"}[a.difficulty]
+    md = [f"{a.puzzles} {what} 9x9 Sudoku (sudoku.generate, difficulty {a.difficulty}, seed {a.seed}), {backend} bundle "
           f"`{bundle}`, {a.threads} threads, one run each; reference: PyTorch eager fp32, one view, fixed 16 steps "
           f"({base['solved']:.1%} solved, {base['ms_per_puzzle']:.0f} ms per puzzle).", "",
           "| command | solved | view-steps / puzzle | ms / puzzle | time vs reference |", "|---|---|---|---|---|"]
@@ -94,7 +97,8 @@ def main() -> None:
            f"{base['ms_per_puzzle']:.0f} | 1.00x |"]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "views.json", {"puzzles": a.puzzles, "seed": a.seed, "bundle": str(bundle), "backend": backend,
+    write_json(out / "views.json", {"puzzles": a.puzzles, "difficulty": a.difficulty, "seed": a.seed,
+                                    "bundle": str(bundle), "backend": backend,
                                     "threads": a.threads, "reference": base, "rows": rows})
     (out / "views.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

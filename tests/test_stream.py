@@ -52,8 +52,8 @@ def test_chunks_solve_each_puzzle_as_one_batch_does(eager, puzzles, views, chunk
 
 
 def test_default_chunk_is_chunk_rows_of_puzzles_times_views(bundle, puzzles):
-    sizes = [len(s.steps) for _, s in bundle.solve_stream(puzzles, views=8)]     # 8 views: 8 puzzles a chunk
-    assert sizes == [CHUNK_ROWS // 8] * 5
+    sizes = [len(s.steps) for _, s in bundle.solve_stream(puzzles[:12], views=8)]
+    assert sizes == [CHUNK_ROWS // 8] * (12 // (CHUNK_ROWS // 8))
     with pytest.raises(TRMEdgeError, match="chunk must be a whole number"):
         next(bundle.solve_stream(puzzles, chunk=0))
 

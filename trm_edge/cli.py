@@ -85,7 +85,8 @@ def view_options(f):
                           "back (default: a bundle's manifest; 1 for a checkpoint; export records it there)"),
         click.option("--policy", type=click.Choice(list(DECISIONS)),
                      help="how the views decide: vote (most views, ties by mean q_halt), best_q (highest q_halt), "
-                          "consensus (vote that stops once the rest cannot change it)"),
+                          "consensus (vote that stops once the rest cannot change it); default with --views K: "
+                          "the recommended one for K (consensus, 2 agree, waves of 2; a bundle's manifest says)"),
         click.option("--agree", type=click.IntRange(1, MAX_VIEWS),
                      help="consensus: also stop once this many finished views agree (faster, not exact)"),
         click.option("--wave", type=click.IntRange(1, MAX_VIEWS),
@@ -286,9 +287,9 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
 
 
 def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps, as_json, views=None, decide=None):
-    """solve and run alike: the solver's loop over the puzzles (K views each) in chunks of CHUNK_ROWS rows
-    (runtime/solver.py), each chunk's answers printed as it finishes (memory bounded by one chunk), then
-    a timing line."""
+    """solve and run alike: the solver's loop over the puzzles (K views each) in chunks of CHUNK_ROWS (16)
+    rows (runtime/solver.py), each chunk's answers printed as it finishes (memory bounded by one chunk),
+    then a timing line."""
     import numpy as np
     t0 = time.perf_counter()
     kept, total, chunk, sol, t_chunk = [], 0, 0, None, t0

@@ -19,9 +19,11 @@ from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
 
 
 # Rows (puzzles x views) per chunk when a big solve streams (Solver.solve_stream, `solve`/`run
-# --puzzle-file`): one eager batch of 2,000 puzzles took 97 ms per puzzle and 3.3 GB here, chunks of 64
-# rows keep memory to one chunk's and print answers as they finish (benchmarks/chunks.py measures it).
-CHUNK_ROWS = 64
+# --puzzle-file`). One eager batch of 2,000 puzzles took 97 ms per puzzle and 3.3 GB here; on 1,000
+# moderate puzzles, one view, 2 threads (benchmarks/chunks.py, results/chunks/chunks.md) chunks of 16
+# were the fastest for eager fp32 (21.5 ms/puzzle; 1: 24.9, 64: 31.4, 1000: 38.5) and the ONNX int8
+# bundle (11.1; 1: 17.1, 64: 14.7, 1000: 21.4), at 380 and 189 MB peak against 1.8 and 3.2 GB.
+CHUNK_ROWS = 16
 
 
 def check_threads(threads) -> None:
