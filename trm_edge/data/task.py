@@ -52,6 +52,11 @@ class View:
             t = t[..., np.argsort(self.cells)]
         return np.ascontiguousarray(t, dtype=np.int64)
 
+    def answer(self, tokens) -> np.ndarray:
+        """An answer of this view in the puzzle's own frame, in the form answers are compared in (votes
+        pool equal ones): invert; the identity's as it is."""
+        return tokens if self.is_identity else self.invert(tokens)
+
     @property
     def key(self) -> tuple:
         """Equal for views that transform every puzzle alike (an identity permutation counts as none)."""

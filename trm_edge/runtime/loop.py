@@ -161,6 +161,8 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
     """Solve a batch of puzzles by repeating `step` with the halting policy (a name or a Halting).
 
     tokens: [B, L] integers (checked against the vocabulary by the callers that know it: check_tokens).
+    puzzle_emb: [B, ndim] rows of the puzzle table (one per puzzle), or [B, K, ndim] (one per view: ARC's
+        augmentations each have their own row), or None for a model without one.
     y_init, z_init: [D] vectors (broadcast over positions and rows), [P+L, D] or [B, P+L, D].
     views: a list of K Views (trm_edge.data.task.View; the first must be the identity), or None for
         one view: each puzzle runs as K rows of one batch, each halting on its own; the decision
@@ -188,11 +190,13 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
             pe = np.ascontiguousarray(puzzle_emb, dtype=np.float32)
         except (ValueError, TypeError):
             raise PuzzleError("puzzle_emb must be a float array [batch, ndim]") from None
-        if pe.ndim != 2 or pe.shape[0] != B or not np.isfinite(pe).all():
-            raise PuzzleError(f"puzzle_emb has shape {list(pe.shape)}; give [{B}, ndim] finite floats, one row per puzzle")
+        per_view = pe.ndim == 3 and pe.shape[:2] == (B, len(views))     # [B, K, ndim]: a row per view (ARC)
+        if not (pe.ndim == 2 and pe.shape[0] == B or per_view) or not np.isfinite(pe).all():
+            raise PuzzleError(f"puzzle_emb has shape {list(pe.shape)}; give [{B}, ndim] finite floats, one row per "
+                              f"puzzle, or [{B}, {len(views)}, ndim], one per view")
     seen = np.stack([tokens if v.is_identity else v.apply(tokens).astype(tokens.dtype) for v in views])  # [K, B, L]
 
-    rows = {"tok": tokens[:0], "pe": None if pe is None else pe[:0], "y": y0[:0], "z": z0[:0]}
+    rows = {"tok": tokens[:0], "pe": None if pe is None else pe.reshape(-1, pe.shape[-1])[:0], "y": y0[:0], "z": z0[:0]}
     trace = []
 
     def advance(s, keep, new_p, new_v, rp, rv):
@@ -200,7 +204,7 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
         r = rows if keep is None else {k: None if a is None else a[keep] for k, a in rows.items()}
         if len(new_p):
             r = {"tok": np.concatenate([r["tok"], seen[new_v, new_p]]),
-                 "pe": None if pe is None else np.concatenate([r["pe"], pe[new_p]]),
+                 "pe": None if pe is None else np.concatenate([r["pe"], pe[new_p, new_v] if pe.ndim == 3 else pe[new_p]]),
                  "y": np.concatenate([r["y"], y0[new_p]]), "z": np.concatenate([r["z"], z0[new_p]])}
         y, z, logits, q = _checked(step, s, r["tok"], r["pe"], r["y"], r["z"])
         q = np.asarray(q, dtype=np.float32).reshape(-1)
@@ -262,7 +266,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
             fin |= steps.sum(1)[rp] >= decide.budget        # a puzzle at its budget: its running views are cut
         for i in np.flatnonzero(fin):
             p, v = rp[i], rv[i]
-            answers[p, v] = views[v].invert(preds[i]) if not views[v].is_identity else preds[i]
+            answers[p, v] = views[v].answer(preds[i])
             state[p, v] = 2
         if verifier is not None and decide.verify and fin.any():
             f = np.flatnonzero(fin)

@@ -161,8 +161,8 @@ class Solver:
                 raise PuzzleError(f"{len(puzzle_emb)} puzzle ids for {len(tokens)} puzzles; give one id per puzzle")
         if puzzle_emb is not None and not ndim:
             raise PuzzleError("this model has no puzzle embedding; do not pass puzzle_emb")
-        if puzzle_emb is not None and np.shape(puzzle_emb) != (len(tokens), ndim):
+        if puzzle_emb is not None and np.shape(puzzle_emb) not in ((len(tokens), ndim), (len(tokens), len(views), ndim)):
             raise PuzzleError(f"puzzle_emb has shape {list(np.shape(puzzle_emb))}; the model takes "
-                              f"[{len(tokens)}, {ndim}]")
+                              f"[{len(tokens)}, {ndim}] (or [{len(tokens)}, {len(views)}, {ndim}], a row per view)")
         return solve(self.step, tokens, puzzle_emb, self.y_init, self.z_init, max_steps=max_steps, halting=halt,
                      views=views, decide=chosen, **kw)
