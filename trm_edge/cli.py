@@ -476,8 +476,13 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
 @click.option("--out", type=str, help="bundle folder (default: bundles/<model>-<target>-<precision>)")
 @click.option("--threshold", default=0.5, show_default=True, type=PROBABILITY, help="q_halt threshold recorded in the manifest")
 @click.option("--verbose", is_flag=True, help="show the toolchains' own output (warnings, logs) as well")
+@click.option("--identifiers", type=click.Path(), help="ARC: the dataset's identifiers.json (a name per row of the "
+              "checkpoint's puzzle table); with --tasks, ship those tasks' rows")
+@click.option("--tasks", help="ARC, with --identifiers: all-test (test_puzzles.json beside it) or ID,ID,...; each "
+              "task ships its first --views rows (default 8)")
 @view_options
-def export(target, model, config, precision, batch, out, threshold, verbose, views, policy, agree, wave, budget, verify):
+def export(target, model, config, precision, batch, out, threshold, verbose, identifiers, tasks, views, policy, agree,
+           wave, budget, verify):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     from trm_edge.targets import target as target_row
     require(target_row(target).extra, f"trm-edge export --target {target}")
@@ -489,16 +494,31 @@ def export(target, model, config, precision, batch, out, threshold, verbose, vie
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
     click.echo(f"exporting {name} -> {out}")
     t0 = time.perf_counter()
+    rows = None
+    if (identifiers is None) != (tasks is None):
+        raise TRMEdgeError("--identifiers and --tasks go together: the dataset's identifiers.json and the tasks to ship")
+    if identifiers is not None:        # ARC: the chosen tasks' views travel as rows of the table (task_rows)
+        from trm_edge.export import task_rows
+        c = m.config
+        if not c.puzzle_emb_ndim:
+            raise TRMEdgeError("this checkpoint has no puzzle table; drop --identifiers and --tasks")
+        rows = task_rows.plan(identifiers, tasks, views or 8, c.num_puzzle_identifiers, c.puzzle_emb_ndim)
+        click.echo(f"puzzle table: {task_rows.describe(rows, c.puzzle_emb_ndim)}")
+        views = 1                      # views live in task_rows, one per row; the loop's own list is the identity
     if views is None:     # the task's measured recommendation (data/task.py), its policy from decide.RECOMMENDED
         from trm_edge.data import lookup
         t = lookup(m.metadata.get("task"))
         views = min(t.recommended_views, t.view_count(m.config.seq_len))
     with quiet(verbose) as say:
         path, manifest = export_bundle(m, target, out, precision, batch, threshold=threshold, log=say,
-                                       views=views, decide=decide)
+                                       views=views, decide=decide, task_rows=rows)
     size = sum(f["bytes"] for f in manifest["files"].values()) / 2**20
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: {path} ({size:.2f} MB)")
-    click.echo(f"run it:  trm-edge run {path} --puzzle '...'")
+    if rows is not None:
+        click.echo(f"run it:  trm-edge run {path} --arc-task TASK.json   (tasks: {', '.join(t['id'] for t in rows['tasks'][:3])}"
+                   f"{', ...' if len(rows['tasks']) > 3 else ''})")
+    else:
+        click.echo(f"run it:  trm-edge run {path} --puzzle '...'")
 
 
 @cli.command()
@@ -512,20 +532,59 @@ def export(target, model, config, precision, batch, out, threshold, verbose, vie
 @click.option("--threads", type=THREADS)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--verbose", is_flag=True, help="show the runtime's own output (start-up logs) as well")
+@click.option("--arc-task", type=click.Path(), help="ARC: one task's JSON (train pairs, test inputs, outputs optional), "
+              "solved with the bundle's views of it and voted: pass@1 and pass@2")
+@click.option("--task-id", help="ARC: the task's id in the bundle (default: the --arc-task file's name)")
 @view_options
 def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, threads, as_json,
-        views, policy, agree, wave, budget, verify, verbose):
+        verbose, arc_task, task_id, views, policy, agree, wave, budget, verify):
     """Solve puzzles with an exported bundle through its manifest (no torch involved; default: the shipped
     Sudoku bundle, ONNX int8)."""
     from trm_edge.runtime.bundle import Bundle
-    _one_source(puzzle, puzzle_file)
+    if arc_task is not None:
+        if puzzle is not None or puzzle_file is not None:
+            raise PuzzleError("give --arc-task alone, without --puzzle or --puzzle-file")
+    else:
+        _one_source(puzzle, puzzle_file)
     if bundle is None:
         bundle = shipped(SHIPPED_BUNDLE / "manifest.json", "bundle", "give a BUNDLE folder").parent
     decide = _decision(policy, agree, wave, budget, verify)
     b = Bundle(bundle, threads=threads, verbose=verbose)
+    if arc_task is not None:
+        return _run_arc(b, Path(arc_task), task_id, views, decide, halting, threshold, max_steps, as_json)
     cod = b.codec()
     texts = _read_puzzles(puzzle, puzzle_file, cod)
     _solve(b, cod, texts, _parse(cod, texts), puzzle_id, halting, threshold, max_steps, as_json, views, decide)
+
+
+def _run_arc(b, path: Path, task_id, views, decide, halting, threshold, max_steps, as_json) -> None:
+    """run --arc-task: the task's test inputs through the bundle's views, the two best answers as grids."""
+    from trm_edge.data.arc import format_grid
+    try:
+        task = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PuzzleError(f"no ARC task at {path}; give a task's JSON file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PuzzleError(f"{path} is not a readable JSON ARC task ({type(e).__name__}); give a task's JSON file") from None
+    t0 = time.perf_counter()
+    res = b.solve_arc(task, task_id or path.stem, views=views, decide=decide, halting=halting, threshold=threshold,
+                      max_steps=max_steps)
+    res["ms"] = round((time.perf_counter() - t0) * 1e3, 1)
+    res["backend"] = b.backend
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    for i, t in enumerate(res["tests"]):
+        for a, (grid, (votes, q)) in enumerate(zip(t["attempts"], t["votes"])):
+            click.echo(f"test {i + 1}, attempt {a + 1}: {votes} of {res['views']} views, mean halt probability {q:.3f}")
+            click.echo(format_grid(grid) if grid is not None else "(no grid: the views' answers held none)")
+        if "correct@2" in t:
+            click.echo(f"correct: attempt 1 {'yes' if t['correct@1'] else 'no'}, attempts 1-2 "
+                       f"{'yes' if t['correct@2'] else 'no'}")
+        click.echo(f"view-steps: {t['total_view_steps']} ({' '.join(map(str, t['view_steps']))})\n")
+    scored = "" if "pass@2" not in res else f", pass@1 {res['pass@1']:.0%}, pass@2 {res['pass@2']:.0%}"
+    click.echo(f"task {res['task']}: {len(res['tests'])} test input(s), {res['views']} views each "
+               f"({res['decision']['policy']}), {res['ms']:.0f} ms with {b.backend}{scored}")
 
 
 @cli.command()

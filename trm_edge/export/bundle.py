@@ -25,7 +25,8 @@ from trm_edge.runtime.manifest import (FORMAT_VERSION, INIT, INIT_BIN, MANIFEST,
 from trm_edge.step import make_step
 from trm_edge.targets import TARGETS
 
-MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship in a bundle
+MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship whole in a bundle
+MAX_TASK_ROWS = 65536             # rows of chosen tasks' views a bundle ships at most (128 MB at width 512)
 
 
 class ExportError(TRMEdgeError):
@@ -144,12 +145,20 @@ def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | N
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
                   accuracy_puzzles: int = 100, parity_steps: int | None = None, views: int = 1,
-                  decide=None) -> tuple[Path, dict]:
+                  decide=None, task_rows: dict | None = None) -> tuple[Path, dict]:
+    """task_rows: which rows of the puzzle table to ship (export/task_rows.py plan(): ARC tasks' views),
+    listed in the manifest's task_rows; without it the whole table ships if it has at most
+    MAX_SHIPPED_TABLE_ROWS rows, else none."""
     mod = exporter(target)
     if precision not in TARGETS[target].precisions:
         raise ExportError(f"{target} offers precisions {', '.join(TARGETS[target].precisions)}, not {precision!r}")
     check_options(model.config.halt_max_steps, "q_halt", threshold)
     views_meta = views_block(getattr(model, "metadata", {}).get("task"), model.config.seq_len, views, decide)
+    if task_rows is not None and not model.config.puzzle_emb_ndim:
+        raise ExportError("this model has no puzzle table; drop --identifiers and --tasks")
+    if task_rows is not None and len(task_rows["rows"]) > MAX_TASK_ROWS:
+        raise ExportError(f"{len(task_rows['rows']):,} table rows is more than a bundle ships ({MAX_TASK_ROWS:,}); "
+                          f"choose fewer tasks or --views")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
         raise ExportError(f"batch must be an integer from 1 to 4096 or None (dynamic), got {batch!r}")
     out = claim(out, "bundle", is_our_bundle)
@@ -167,7 +176,9 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         made = mod.export(step, stage, precision, batch)
 
         init = {"y_init": step.y_init, "z_init": step.z_init}
-        if c.puzzle_emb_ndim and c.num_puzzle_identifiers <= MAX_SHIPPED_TABLE_ROWS:
+        if c.puzzle_emb_ndim and task_rows is not None:
+            init["puzzle_emb_table"] = model.puzzle_emb.detach()[task_rows["rows"]].numpy().astype(np.float32)
+        elif c.puzzle_emb_ndim and c.num_puzzle_identifiers <= MAX_SHIPPED_TABLE_ROWS:
             init["puzzle_emb_table"] = model.puzzle_emb.detach().numpy().astype(np.float32)
         np.savez(stage / INIT, **init)
         init_bin = write_init_bin(stage, init)
@@ -181,6 +192,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             "io_names": {t["name"]: made.io_names.get(t["name"], t["name"]) for t in inputs + outputs},
             "halting": {**QHalt(threshold).to_manifest(), "max_steps": c.halt_max_steps},
             "views": views_meta,
+            **({} if task_rows is None else {"task_rows": {k: task_rows[k] for k in ("source_rows", "dtype", "tasks")}}),
             "init_bin": init_bin,
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),

@@ -113,6 +113,11 @@ class Bundle(Solver):
                               f"with --views {k}")
         return self.listed_views[:k]
 
+    def solve_arc(self, task, task_id: str, **options) -> dict:
+        """One ARC task (its JSON data) through this bundle's views of `task_id`, voted: runtime/arc.py."""
+        from trm_edge.runtime.arc import solve_arc
+        return solve_arc(self, task, task_id, **options)
+
     def table_size(self):
         return None if self.puzzle_table is None else len(self.puzzle_table)
 

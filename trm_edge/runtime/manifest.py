@@ -288,7 +288,41 @@ def contract_errors(m: dict) -> list[str]:
                             f"{init_bin['file']} ({size} bytes)")
         if not {"y_init", "z_init"} <= seen:
             errs.append("init_bin lacks y_init or z_init")
-    return errs + encoding_errors(m.get("task"), c["vocab_size"]) + views_errors(m.get("views"), c)
+    return (errs + encoding_errors(m.get("task"), c["vocab_size"]) + views_errors(m.get("views"), c)
+            + task_rows_errors(m))
+
+
+def task_rows_errors(m: dict) -> list[str]:
+    """Rule 8: task_rows. Task ids distinct; every view's name is its task's (the id, or the id with a
+    dihedral t0-t7 and a permutation of the colours 0-9); its row inside the shipped table (init_bin's
+    puzzle_emb_table), not the blank row 0; no row twice."""
+    tr = m.get("task_rows")
+    if tr is None:
+        return []
+    from trm_edge.data.arc import Augmentation
+    table = next((a["shape"][0] for a in (m.get("init_bin") or {}).get("arrays", []) if a["name"] == "puzzle_emb_table"), None)
+    if table is None:
+        return ["task_rows is given but the bundle ships no puzzle_emb_table; re-export with --identifiers"]
+    errs, ids, rows = [], set(), set()
+    for t in tr["tasks"]:
+        if t["id"] in ids:
+            errs.append(f"task_rows names task {t['id']!r} twice")
+        ids.add(t["id"])
+        for v in t["views"]:
+            try:
+                task_id, _ = Augmentation.from_reference_name(v["name"])
+            except (ValueError, IndexError):
+                task_id = None
+            if task_id != t["id"]:
+                errs.append(f"task_rows: view {v['name'][:80]!r} is not a view of task {t['id']!r} "
+                            f"(task, or task|||t<0-7>|||<a permutation of 0-9>)")
+            if v["row"] >= table or v["row"] in rows:
+                errs.append(f"task_rows: row {v['row']} of task {t['id']!r} is outside the shipped table "
+                            f"(1..{table - 1}) or given twice")
+            rows.add(v["row"])
+            if len(errs) > 3:
+                return errs
+    return errs
 
 
 def views_errors(v: dict | None, c: dict) -> list[str]:
