@@ -79,7 +79,7 @@ def main() -> None:
         torch.manual_seed(0)
         save_checkpoint(TRM(cfg).eval(), ckpt, task={"name": "arc", "version": "arc-agi-1"})
     model = TRM(cfg)
-    params = count_parameters(model) - model.puzzle_emb.numel()
+    params = count_parameters(model)          # the puzzle table is a buffer, not a parameter (as the reference counts)
     flops = flops_per_step(cfg, 1)
     print(f"ARC-AGI-1 published configuration: {params:,} parameters + a {len(ids):,} x {cfg.puzzle_emb_ndim} table; "
           f"{flops / 1e9:.1f} GFLOP per step")
