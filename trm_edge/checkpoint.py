@@ -3,10 +3,19 @@
 Reads
   - a bare reference state_dict (`inner.*` keys),
   - a `pretrain.py` checkpoint `step_N` (keys prefixed `_orig_mod.model.` or `model.`, H_init/L_init
-    in bf16), or a directory holding one (the newest `step_N`) beside its `all_config.yaml`,
+    in bf16), or a run folder holding one (the newest `step_N`) beside its `all_config.yaml` (the
+    dataset's `train/dataset.json`, named by its `data_paths`, is looked for beside the folder, up to
+    three folders above it, and in the current folder),
+  - the ARC Prize verification layout: such a folder that also holds copies of the reference's
+    `trm.py` / `losses.py` (never imported or run here: only tensors are read, with weights_only),
+    its files possibly named as `wget URL?download=true` saves them,
+  - a bare state dict saved with torch.save (`.pt`/`.pth`/`.bin`, e.g. an EMA model's), given the
+    config, or the only such file of a folder, or one held under 'model'/'state_dict',
   - our own format: one `.safetensors` file whose metadata carries the config (and the task).
-Torch files are loaded with `weights_only=True`. Everything that does not fit raises a
-CheckpointError/ConfigError with one line naming the keys and the fix.
+Torch files are loaded with `weights_only=True`. A file of another architecture (an HRM, the
+official repo's other variants, a PyTorch Lightning checkpoint of another model, an unrelated state
+dict, an EMA helper's parameters-only dict) is refused in one line saying what it is. Everything
+else that does not fit raises a CheckpointError/ConfigError with one line naming the keys and the fix.
 """
 from __future__ import annotations
 
@@ -70,14 +79,44 @@ def to_reference_keys(state: dict) -> dict:
 # -----------------------------------------------------------------------------
 # Reading files
 
+_WGET_TAIL = "?download=true"     # `wget https://huggingface.co/.../step_N?download=true` keeps it in the name
+_STEP_NAME = re.compile(r"step_(\d+)(?:" + re.escape(_WGET_TAIL) + ")?")
+_CONFIG_NAMES = ("config.json", "all_config.yaml", "all_config.yaml" + _WGET_TAIL)
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+
+
+def _plain_name(name: str) -> str:
+    """A file name without the `?download=true` tail wget leaves on Hugging Face downloads."""
+    return name[:-len(_WGET_TAIL)] if name.endswith(_WGET_TAIL) else name
+
+
 def _newest_step_file(d: Path) -> Path | None:
-    steps = [p for p in d.iterdir() if re.fullmatch(r"step_\d+", p.name) and p.is_file()]
-    return max(steps, key=lambda p: int(p.name[5:])) if steps else None
+    """pretrain.py's newest `step_N` (not its `step_N_all_preds.R` prediction dumps)."""
+    steps = [(int(m.group(1)), p) for p in d.iterdir() for m in [_STEP_NAME.fullmatch(p.name)] if m and p.is_file()]
+    return max(steps, key=lambda t: t[0])[1] if steps else None
+
+
+def _weights_in(d: Path) -> Path:
+    """The weights file of a folder: model.safetensors, a .safetensors, the newest step_N, or its only
+    .pt/.pth/.bin file. Other files (all_config.yaml, the reference's trm.py / losses.py that the ARC
+    Prize verification folders carry, the dataset) are never read as weights, and .py files never run."""
+    for candidate in [d / "model.safetensors", *sorted(d.glob("*.safetensors")), _newest_step_file(d)]:
+        if candidate is not None and candidate.is_file():
+            return candidate
+    torch_files = sorted(p for p in d.iterdir() if _plain_name(p.name).endswith(_TORCH_SUFFIXES) and p.is_file())
+    if len(torch_files) == 1:
+        return torch_files[0]
+    if torch_files:
+        names = ", ".join(p.name for p in torch_files[:4]) + (", ..." if len(torch_files) > 4 else "")
+        raise CheckpointError(f"directory {d} holds {len(torch_files)} weights files ({names}) and no step_N; "
+                              f"pass the one to load")
+    raise CheckpointError(f"directory {d} holds no model.safetensors, *.safetensors, step_N or .pt/.pth/.bin "
+                          f"file; pass the checkpoint file itself")
 
 
 def _resolve(path: Path) -> tuple[Path, Path | None]:
-    from trm_edge.outdir import show
     """The weights file, and a config file found beside it (or None)."""
+    from trm_edge.outdir import show
     try:
         exists = path.exists()
     except (OSError, ValueError) as e:   # a NUL in the name, a name too long, a loop of symlinks
@@ -90,16 +129,10 @@ def _resolve(path: Path) -> tuple[Path, Path | None]:
                               f"a step_N file or its directory")
     d = path if path.is_dir() else path.parent
     try:
-        beside = next((d / n for n in ("config.json", "all_config.yaml") if (d / n).is_file()), None)
-        if path.is_file():
-            return path, beside
-        for candidate in [d / "model.safetensors", *sorted(d.glob("*.safetensors")), _newest_step_file(d)]:
-            if candidate is not None and candidate.is_file():
-                return candidate, beside
+        beside = next((d / n for n in _CONFIG_NAMES if (d / n).is_file()), None)
+        return (path if path.is_file() else _weights_in(d)), beside
     except OSError as e:
         raise CheckpointError(f"cannot read the directory {path} ({_first_line(e)}); check its permissions") from None
-    raise CheckpointError(f"directory {path} holds no model.safetensors, *.safetensors or step_N file; "
-                          f"pass the checkpoint file itself")
 
 
 def _first_line(e: BaseException, limit: int = 160) -> str:
@@ -136,10 +169,16 @@ def _read_tensors(f: Path) -> tuple[dict, dict]:
         if at is not None:      # torch's long weights_only notice: keep only the reason it gives
             rest = lines[at].split("Unpickler error:", 1)[-1].strip()
             why = rest or (lines[at + 1] if at + 1 < len(lines) else why)
+        if re.search(r"\b(pytorch_)?lightning\.", why):   # a Lightning module pickled with its classes
+            raise CheckpointError(f"{f} is a PyTorch Lightning checkpoint that pickles Lightning objects ({why[:120]}), "
+                                  f"not a TRM checkpoint: trm-edge reads the official TRM code's step_N files and "
+                                  f"state dicts and its own .safetensors") from None
         raise CheckpointError(f"cannot read {f}: it is neither .safetensors nor a torch checkpoint that loads "
                               f"with weights_only=True ({why[:160]})") from None
-    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):   # {"model": state_dict, "optimizer": ...}
-        obj = obj["model"]
+    if isinstance(obj, dict) and "pytorch-lightning_version" in obj:
+        obj = _from_lightning(f, obj)
+    elif isinstance(obj, dict) and not _is_state_dict(obj):   # {"model": state_dict, "optimizer": ...}
+        obj = next((obj[k] for k in _STATE_KEYS if isinstance(obj.get(k), dict)), obj)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{f} is not a state_dict (a dict of names to tensors) but a {type(obj).__name__}; "
                               f"save model.state_dict() instead")
@@ -148,6 +187,87 @@ def _read_tensors(f: Path) -> tuple[dict, dict]:
             raise CheckpointError(f"{f} is a dict but no state_dict: its entry {_short(k)} is a {type(v).__name__}, "
                                   f"not a tensor named by a string; save model.state_dict() instead")
     return obj, {}
+
+
+_STATE_KEYS = ("model", "state_dict", "model_state_dict")   # where training scripts keep the weights
+
+
+def _is_state_dict(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                       for k, v in obj.items())
+
+
+def _from_lightning(f: Path, ckpt: dict) -> dict:
+    """A PyTorch Lightning checkpoint's state_dict when it holds a TRM, else a one-line refusal."""
+    sd = ckpt.get("state_dict")
+    if _is_state_dict(sd) and _looks_like_trm(from_reference_keys(sd)):
+        return sd
+    version = ckpt.get("pytorch-lightning_version")
+    what = (f"its state_dict holds {len(sd)} tensors such as {_examples(sd)}" if _is_state_dict(sd)
+            else "no state_dict of tensors")
+    raise CheckpointError(f"{f} is a PyTorch Lightning checkpoint (pytorch-lightning_version {_short(version)}; "
+                          f"{what}), not a TRM checkpoint: trm-edge reads the official TRM code's step_N files and "
+                          f"state dicts and its own .safetensors")
+
+
+def _examples(keys, n: int = 3) -> str:
+    keys = list(keys)
+    return ", ".join(repr(k) for k in keys[:n]) + (", ..." if len(keys) > n else "")
+
+
+# -----------------------------------------------------------------------------
+# Which architecture a state dict holds
+
+_TRM_CLASS = "recursive_reasoning.trm@TinyRecursiveReasoningModel_ACTV1"
+# the official repo's other models (config/arch/*.yaml): not the TRM, whatever their keys
+_OTHER_ARCHS = {
+    "hrm": "an HRM checkpoint (Hierarchical Reasoning Model)",
+    "trm_singlez": "a checkpoint of the single-z TRM variant (trm_singlez)",
+    "trm_hier6": "a checkpoint of the six-level TRM variant (trm_hier6)",
+    "transformers_baseline": "a checkpoint of the official repo's Transformer baseline (Model_ACTV2)",
+}
+_NOT_TRM = f"not a TRM checkpoint; trm-edge loads the TRM ({_TRM_CLASS}) only"
+
+
+def _looks_like_trm(sd: dict) -> bool:
+    """The weights every TRM has (in our names), present."""
+    return (all(k in sd for k in ("token_emb.weight", "lm_head.weight", "q_head.weight"))
+            and any(k.startswith("net.blocks.") for k in sd))
+
+
+def _is_trm_key(k: str) -> bool:
+    return _rename(k, 1) is not None
+
+
+def _check_architecture(f: Path, raw: dict, sd: dict, arch: str | None) -> None:
+    """A one-line CheckpointError when the file holds another model than a TRM (`sd`: `raw` renamed to
+    our keys; `arch`: the arch.name of its all_config.yaml, if any)."""
+    inner = {re.sub(r"^.*?\binner\.", "inner.", k) for k in raw if "inner." in k}
+    named = f"; its all_config.yaml names {arch}" if arch and arch != _TRM_CLASS else ""
+    module = arch.split("@")[0].rsplit(".", 1)[-1] if arch else None
+    if any(k.startswith("inner.H_level.") for k in inner):
+        if any(k.startswith("inner.L_level.") for k in inner):
+            what, why = _OTHER_ARCHS["hrm"], "inner.H_level.* blocks beside inner.L_level.*; a TRM has one network"
+        else:
+            what, why = _OTHER_ARCHS["transformers_baseline"], "inner.H_level.* blocks and no inner.L_level"
+        raise CheckpointError(f"{f} is {what} ({why}{named}), {_NOT_TRM}")
+    if any(re.fullmatch(r"inner\.L\d+_init", k) for k in inner):
+        raise CheckpointError(f"{f} is {_OTHER_ARCHS['trm_hier6']} (inner.L1_init ... buffers{named}), {_NOT_TRM}")
+    if _looks_like_trm(sd) and "y_init" not in sd and "z_init" in sd:
+        raise CheckpointError(f"{f} is {_OTHER_ARCHS['trm_singlez']} (inner.L_init without inner.H_init{named}), "
+                              f"{_NOT_TRM}")
+    if module in _OTHER_ARCHS:
+        raise CheckpointError(f"{f}: its all_config.yaml names {arch}, {_OTHER_ARCHS[module][2:]}, {_NOT_TRM}")
+    if not any(_is_trm_key(k) for k in sd):
+        raise CheckpointError(f"{f} holds {len(sd)} tensors and none is a TRM weight (such as {_examples(raw)}{named}): "
+                              f"it is not a TRM checkpoint (neither the official code's inner.* names, bare or under "
+                              f"_orig_mod.model., nor trm-edge's); pass a TRM checkpoint")
+    if _looks_like_trm(sd) and "y_init" not in sd and "z_init" not in sd and "puzzle_emb" not in sd:
+        raise CheckpointError(f"{f} holds a TRM's trained parameters but none of its buffers (inner.H_init / "
+                              f"inner.L_init, the initial y and z drawn at random per run, nor the puzzle table "
+                              f"inner.puzzle_emb.weights): it is an EMA helper's own dict (EMAHelper.state_dict(), "
+                              f"parameters only), which cannot run alone; load the step_N file pretrain.py saved "
+                              f"(with ema: True it holds the EMA weights) or save ema_helper.ema_copy(model).state_dict()")
 
 
 def _json_meta(f: Path, meta: dict, key: str, want=None):
@@ -165,6 +285,15 @@ def _json_meta(f: Path, meta: dict, key: str, want=None):
 
 def read_config_file(p: str | os.PathLike) -> dict:
     """config.json (the reference model dict, or ours) or pretrain.py's all_config.yaml."""
+    return _read_config(p)[0]
+
+
+_DATASET_LEVELS = 3   # pretrain.py's run folders sit at checkpoints/<project>/<run>/ below the data/ it read
+
+
+def _read_config(p: str | os.PathLike) -> tuple[dict, dict]:
+    """The model fields of a config file, and what an all_config.yaml says besides: {'arch': arch.name,
+    'data_paths': [...], 'dataset': the train/dataset.json read, or None}."""
     p = Path(p)
     try:
         is_file = p.is_file()
@@ -173,7 +302,7 @@ def read_config_file(p: str | os.PathLike) -> dict:
     if not is_file:
         raise ConfigError(f"no config file at {p}; pass a config.json or all_config.yaml")
     try:
-        if p.suffix in (".yaml", ".yml"):
+        if Path(_plain_name(p.name)).suffix in (".yaml", ".yml"):
             import yaml
             d = yaml.safe_load(p.read_text(encoding="utf-8"))
         else:
@@ -183,20 +312,24 @@ def read_config_file(p: str | os.PathLike) -> dict:
     if not isinstance(d, dict):
         raise ConfigError(f"config {p} is a {type(d).__name__}, not a mapping of keys to values; "
                           f"fix the file or pass another config")
+    info = {"arch": None, "data_paths": [], "dataset": None}
     if "arch" in d:   # all_config.yaml: the model fields are arch's extras; seq_len/vocab come from the dataset
         if not isinstance(d["arch"], dict):
             raise ConfigError(f"config {p}: 'arch' is a {type(d['arch']).__name__}, not a mapping; "
                               f"pass pretrain.py's all_config.yaml as it wrote it")
+        name = d["arch"].get("name")
+        info["arch"] = name if isinstance(name, str) else None
         arch = {k: v for k, v in d["arch"].items() if k not in ("name", "loss")}
         data_paths = d.get("data_paths") or []
         if isinstance(data_paths, str):
             data_paths = [data_paths]
         if not isinstance(data_paths, list):
             raise ConfigError(f"config {p}: 'data_paths' is a {type(data_paths).__name__}, not a list of folders")
-        for data_path in data_paths:
-            if not isinstance(data_path, str):
-                continue
-            for base in (p.parent, Path.cwd()):
+        info["data_paths"] = [x for x in data_paths if isinstance(x, str)]
+        here = p.absolute().parent
+        bases = list(dict.fromkeys([here, *list(here.parents)[:_DATASET_LEVELS], Path.cwd()]))
+        for data_path in info["data_paths"]:
+            for base in bases:
                 meta = base / data_path / "train" / "dataset.json"
                 try:
                     if not meta.is_file():
@@ -206,11 +339,12 @@ def read_config_file(p: str | os.PathLike) -> dict:
                     raise ConfigError(f"cannot read {meta} (named by {p}'s data_paths): {_first_line(e, 80)}; "
                                       f"fix it or pass a config with seq_len and vocab_size") from None
                 if isinstance(m, dict):
+                    info["dataset"] = info["dataset"] or meta
                     for k in ("seq_len", "vocab_size", "num_puzzle_identifiers"):
                         if k in m:
                             arch.setdefault(k, m[k])
         d = arch
-    return d
+    return d, info
 
 
 def _infer_from_shapes(sd: dict) -> dict:
@@ -237,7 +371,7 @@ def _infer_from_shapes(sd: dict) -> dict:
 _NOT_IN_SHAPES = ("H_cycles", "L_cycles", "halt_max_steps", "expansion")
 
 
-def _build_config(given: dict, sd: dict, source: str) -> TRMConfig:
+def _build_config(given: dict, sd: dict, source: str, hint: str = "") -> TRMConfig:
     inferred = _infer_from_shapes(sd)
     if not isinstance(given, dict):
         raise ConfigError(f"the config for {source} is a {type(given).__name__}, not a mapping of keys to values; "
@@ -249,6 +383,8 @@ def _build_config(given: dict, sd: dict, source: str) -> TRMConfig:
         raise ConfigError(f"{source}: {e}") from None
     if d.get("mlp_t") and "seq_len" not in d and "net.blocks.0.token_mlp.down.weight" in sd:
         P = d.get("puzzle_emb_len", 16) if d.get("puzzle_emb_ndim") else 0
+        if d.get("puzzle_emb_ndim") and P == 0 and d.get("hidden_size"):   # 0: as many as the row needs
+            P = -(d["puzzle_emb_ndim"] // -d["hidden_size"])
         d["seq_len"] = sd["net.blocks.0.token_mlp.down.weight"].shape[0] - P
     needed = list(_NOT_IN_SHAPES) + ["seq_len", "vocab_size"]
     if not d.get("mlp_t"):
@@ -256,20 +392,22 @@ def _build_config(given: dict, sd: dict, source: str) -> TRMConfig:
     missing = [k for k in needed if k not in d]
     if missing:
         raise ConfigError(f"{source} does not say {', '.join(missing)} and its tensors cannot tell; "
-                          f"pass a config (all_config.yaml, config.json or a dict) that has them")
+                          f"{hint or 'pass a config (all_config.yaml, config.json or a dict) that has them'}")
     try:
         return TRMConfig.from_dict(d)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
 
 
-def _config_arg(config) -> dict | None:
+def _config_arg(config) -> tuple[dict | None, dict]:
+    """The config given (None: none) and, for an all_config.yaml, what it says besides (see _read_config)."""
+    none = {"arch": None, "data_paths": [], "dataset": None}
     if config is None or isinstance(config, dict):
-        return config
+        return config, none
     if isinstance(config, TRMConfig):
-        return config.to_dict()
+        return config.to_dict(), none
     if isinstance(config, (str, os.PathLike)) and str(config):
-        return read_config_file(config)
+        return _read_config(config)
     raise ConfigError(f"config={_short(config)} is neither a dict, a TRMConfig nor a path to a config file; "
                       f"pass one of those (or nothing, for checkpoints that carry their config)")
 
@@ -290,17 +428,25 @@ def load_checkpoint(path, config=None) -> TRM:
         raise CheckpointError(f"load_checkpoint takes the path of a checkpoint, got {_short(path)}; "
                               f"pass a .safetensors file, a step_N file or its directory")
     f, beside = _resolve(Path(path))
-    given = _config_arg(config)
+    given, info = _config_arg(config)
     raw, meta = _read_tensors(f)
     if not raw:
         raise CheckpointError(f"{f} holds no tensors; pass a checkpoint with the model's weights")
     reference_names = any(k.startswith("inner.") or ".inner." in k for k in raw)
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in from_reference_keys(raw).items()}
     if given is None and "config" in meta:
         given = _json_meta(f, meta, "config")
     if given is None and beside is not None:
-        given = read_config_file(beside)
-    cfg = _build_config(given or {}, sd, str(path))
+        given, info = _read_config(beside)
+    renamed = from_reference_keys(raw)
+    _check_architecture(f, raw, renamed, info["arch"])
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in renamed.items()}
+    hint = ""
+    if info["data_paths"] and info["dataset"] is None:
+        hint = (f"seq_len and vocab_size come from the dataset its all_config.yaml names "
+                f"({', '.join(map(repr, info['data_paths'][:2]))}): put that folder (with train/dataset.json) "
+                f"beside the run folder or up to {_DATASET_LEVELS} folders above it, or run from the folder that "
+                f"holds it, or pass a full config (config.json with seq_len) with --config")
+    cfg = _build_config(given or {}, sd, str(path), hint)
 
     try:
         model = TRM(cfg)
