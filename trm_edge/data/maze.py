@@ -427,7 +427,7 @@ class MazeTask(Task):
     def build(self, out, options):
         from trm_edge.data import build
         return build.build_maze(out, 30 if options.get("size") is None else options["size"], options["n_train"],
-                                options["n_test"], options.get("min_path"), options["seed"])
+                                options["n_test"], options.get("min_path"), options.get("seed") or 0)
 
 
 TASK = MazeTask()

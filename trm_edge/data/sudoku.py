@@ -483,7 +483,7 @@ class SudokuTask(Task):
     def build(self, out, options):
         from trm_edge.data import build
         return build.build_sudoku(out, 9 if options.get("size") is None else options["size"], options["n_train"],
-                                  options["n_test"], options.get("givens"), options["seed"],
+                                  options["n_test"], options.get("givens"), options.get("seed") or 0,
                                   difficulty=options.get("difficulty") or "moderate")
 
 
