@@ -171,8 +171,9 @@ def _read_tensors(f: Path) -> tuple[dict, dict]:
             why = rest or (lines[at + 1] if at + 1 < len(lines) else why)
         if re.search(r"\b(pytorch_)?lightning\.", why):   # a Lightning module pickled with its classes
             raise CheckpointError(f"{f} is a PyTorch Lightning checkpoint that pickles Lightning objects ({why[:120]}), "
-                                  f"not a TRM checkpoint: trm-edge reads the official TRM code's step_N files and "
-                                  f"state dicts and its own .safetensors") from None
+                                  f"not a TRM checkpoint that loads with weights_only; if it holds a TRM and you trust "
+                                  f"the file, save its state_dict alone (torch.save(ckpt['state_dict'], 'trm.pt')) "
+                                  f"and load that") from None
         raise CheckpointError(f"cannot read {f}: it is neither .safetensors nor a torch checkpoint that loads "
                               f"with weights_only=True ({why[:160]})") from None
     if isinstance(obj, dict) and "pytorch-lightning_version" in obj:
@@ -203,9 +204,10 @@ def _from_lightning(f: Path, ckpt: dict) -> dict:
     if _is_state_dict(sd) and _looks_like_trm(from_reference_keys(sd)):
         return sd
     version = ckpt.get("pytorch-lightning_version")
+    version = version[:20] if isinstance(version, str) else _short(version)
     what = (f"its state_dict holds {len(sd)} tensors such as {_examples(sd)}" if _is_state_dict(sd)
             else "no state_dict of tensors")
-    raise CheckpointError(f"{f} is a PyTorch Lightning checkpoint (pytorch-lightning_version {_short(version)}; "
+    raise CheckpointError(f"{f} is a PyTorch Lightning checkpoint (pytorch-lightning_version {version}; "
                           f"{what}), not a TRM checkpoint: trm-edge reads the official TRM code's step_N files and "
                           f"state dicts and its own .safetensors")
 
@@ -226,7 +228,7 @@ _OTHER_ARCHS = {
     "trm_hier6": "a checkpoint of the six-level TRM variant (trm_hier6)",
     "transformers_baseline": "a checkpoint of the official repo's Transformer baseline (Model_ACTV2)",
 }
-_NOT_TRM = f"not a TRM checkpoint; trm-edge loads the TRM ({_TRM_CLASS}) only"
+_ONLY_TRM = f"trm-edge loads the TRM ({_TRM_CLASS}) only"
 
 
 def _looks_like_trm(sd: dict) -> bool:
@@ -247,17 +249,19 @@ def _check_architecture(f: Path, raw: dict, sd: dict, arch: str | None) -> None:
     module = arch.split("@")[0].rsplit(".", 1)[-1] if arch else None
     if any(k.startswith("inner.H_level.") for k in inner):
         if any(k.startswith("inner.L_level.") for k in inner):
-            what, why = _OTHER_ARCHS["hrm"], "inner.H_level.* blocks beside inner.L_level.*; a TRM has one network"
+            what, why = _OTHER_ARCHS["hrm"], "inner.H_level.* blocks beside inner.L_level.*, where a TRM has one network"
         else:
             what, why = _OTHER_ARCHS["transformers_baseline"], "inner.H_level.* blocks and no inner.L_level"
-        raise CheckpointError(f"{f} is {what} ({why}{named}), {_NOT_TRM}")
+        raise CheckpointError(f"{f} is {what}, not a TRM checkpoint (it has {why}{named}); {_ONLY_TRM}")
     if any(re.fullmatch(r"inner\.L\d+_init", k) for k in inner):
-        raise CheckpointError(f"{f} is {_OTHER_ARCHS['trm_hier6']} (inner.L1_init ... buffers{named}), {_NOT_TRM}")
+        raise CheckpointError(f"{f} is {_OTHER_ARCHS['trm_hier6']}, not a TRM checkpoint (it has inner.L1_init ... "
+                              f"buffers{named}); {_ONLY_TRM}")
     if _looks_like_trm(sd) and "y_init" not in sd and "z_init" in sd:
-        raise CheckpointError(f"{f} is {_OTHER_ARCHS['trm_singlez']} (inner.L_init without inner.H_init{named}), "
-                              f"{_NOT_TRM}")
+        raise CheckpointError(f"{f} is {_OTHER_ARCHS['trm_singlez']}, not a TRM checkpoint (it has inner.L_init "
+                              f"without inner.H_init{named}); {_ONLY_TRM}")
     if module in _OTHER_ARCHS:
-        raise CheckpointError(f"{f}: its all_config.yaml names {arch}, {_OTHER_ARCHS[module][2:]}, {_NOT_TRM}")
+        raise CheckpointError(f"{f} is {_OTHER_ARCHS[module]}, not a TRM checkpoint (its all_config.yaml names "
+                              f"{arch}); {_ONLY_TRM}")
     if not any(_is_trm_key(k) for k in sd):
         raise CheckpointError(f"{f} holds {len(sd)} tensors and none is a TRM weight (such as {_examples(raw)}{named}): "
                               f"it is not a TRM checkpoint (neither the official code's inner.* names, bare or under "
