@@ -63,10 +63,11 @@ def run_official(official_trm: Path, python: str, prefix: Path, out: Path, subse
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-def run_ours(prefix: Path, out: Path, subsets, test_set: str, num_aug: int, seed: int | None, capsys, *more) -> str:
+def run_ours(prefix: Path, out: Path, subsets, test_set: str, num_aug: int, seed: int | None, capsys, *more,
+             out_flag: str = "--out") -> str:
     argv = ["data", "build", "arc", "--input-file-prefix", str(prefix), "--subsets", *subsets,
             "--test-set-name", test_set, "--num-aug", str(num_aug), *(["--seed", str(seed)] if seed is not None else []),
-            *more, "--out", str(out)]
+            *more, out_flag, str(out)]
     capsys.readouterr()
     code = main(argv)
     stdout, err = capsys.readouterr()
@@ -151,12 +152,13 @@ def test_same_files_as_the_official_builder(subsets, test_set, num_aug, seed, of
 
 
 def test_same_files_on_the_whole_arc_agi_1_set(official_trm, official_python, tmp_path, capsys):
-    """The official ARC-AGI-1 recipe's own command (training evaluation concept, test set evaluation), its
-    default seed (42, not given), on all 960 tasks of the shared JSON, with 1 augmentation per task."""
+    """The official ARC-AGI-1 recipe's own command (training evaluation concept, test set evaluation, its
+    --output-dir spelling), its default seed (42, not given), on all 960 tasks of the shared JSON, with 1
+    augmentation per task."""
     prefix = official_trm / "kaggle" / "combined" / "arc-agi"
     subsets = ["training", "evaluation", "concept"]
     run_official(official_trm, official_python, prefix, tmp_path / "official", subsets, "evaluation", 1, 42)
-    run_ours(prefix, tmp_path / "ours", subsets, "evaluation", 1, None, capsys)
+    run_ours(prefix, tmp_path / "ours", subsets, "evaluation", 1, None, capsys, out_flag="--output-dir")
     assert_same_files(tmp_path / "official", tmp_path / "ours")
     names = json.loads((tmp_path / "ours" / "identifiers.json").read_text())
     assert names[0] == "<blank>" and len(names) == 1 + 2 * 960

@@ -381,7 +381,8 @@ class ManyValues(click.Command):
 
 @data.command("build", cls=ManyValues)
 @click.argument("task", type=click.Choice(BUILDERS))
-@click.option("--out", required=True, type=str, help="dataset folder (train/ and test/)")
+@click.option("--out", "--output-dir", "out", required=True, type=str,
+              help="dataset folder (train/ and test/); --output-dir as the official builders spell it")
 @click.option("--size", type=int, help="grid size: Sudoku 4, 6 or 9 (default 9); Maze 10..30 (default 30)")
 @click.option("--train", "n_train", default=10000, show_default=True, type=COUNT, help="training puzzles (Sudoku, Maze)")
 @click.option("--test", "n_test", default=1000, show_default=True, type=COUNT, help="held-out puzzles (Sudoku, Maze)")
