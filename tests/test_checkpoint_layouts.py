@@ -61,6 +61,13 @@ BF16_TOL = {         # vs the official bfloat16 run (forward_dtype as trained), 
 OUTPUTS = [("logits", "logits"), ("q_halt", "q_halt_logits"), ("q_continue", "q_continue_logits")]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is several times faster on a shared CPU (and made the expected outputs);
+    conftest restores the count after each test."""
+    torch.set_num_threads(1)
+
+
 def assert_official_outputs(model, name: str) -> None:
     """One ACT step from the initial state on the recorded batch: the official outputs."""
     e = dict(np.load(FIX / "expected" / f"{name}.npz"))
