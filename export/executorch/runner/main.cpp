@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +22,7 @@ namespace {
 
 const char kUsage[] =
     "usage: trm-runner BUNDLE (--puzzle STR | --tokens 0,3,1,... | --puzzle-file F) [options]\n"
+    "       trm-runner BUNDLE --arc-task TASK.json [--task-id ID] [--views K] [--policy ...] [--json]\n"
     "\n"
     "Solves puzzles with an ExecuTorch bundle (a folder from `trm-edge export --target executorch`).\n"
     "\n"
@@ -43,6 +47,12 @@ const char kUsage[] =
     "  --json              one JSON line per puzzle: {\"answer\": [...], \"steps\": n, \"q_halt\": [...]}\n"
     "                      (with views: \"policy\", \"view_steps\", \"view_q_halt\", \"finished\",\n"
     "                      \"chosen_view\" too)\n"
+    "  --arc-task F        ARC: one task's JSON (train pairs, test inputs, outputs optional), each\n"
+    "                      test input run as the bundle's views of the task (manifest task_rows: its\n"
+    "                      augmentations, each with its own puzzle row), voted: attempts 1 and 2\n"
+    "                      (pass@1, pass@2); --views K takes the first K views, --policy decides\n"
+    "                      (default: the full vote); --json prints trm-edge run --arc-task --json's keys\n"
+    "  --task-id ID        ARC: the task's id in the bundle (default: the --arc-task file's name)\n"
     "  --bench N           time N steps at batch 1 (after 2 warm-up steps) and the puzzles given;\n"
     "                      prints one JSON line in trm-edge bench's row schema\n"
     "  --no-verify         skip the sha256 check of the bundle's files\n"
@@ -52,6 +62,8 @@ const char kUsage[] =
 struct Args {
   std::string bundle;
   std::vector<std::string> puzzles, token_lists, puzzle_files;
+  std::string arc_task, task_id;   // --arc-task, --task-id
+  bool puzzle_id_given = false;
   trm::SolveOptions solve;
   trm::ViewOptions views;
   bool with_views = false;   // any views option given
@@ -109,6 +121,13 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
     } else if (arg == "--puzzle-file") {
       if (!value(&v)) return false;
       a->puzzle_files.push_back(v);
+    } else if (arg == "--arc-task" || arg == "--task-id") {
+      if (!value(&v)) return false;
+      if (v.empty()) {
+        *error = arg + " needs a value";
+        return false;
+      }
+      (arg == "--arc-task" ? a->arc_task : a->task_id) = v;
     } else if (arg == "--halting") {
       trm::Halting h;
       if (!value(&v)) return false;
@@ -159,7 +178,7 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
         return false;
       }
       if (arg == "--max-steps") a->solve.max_steps = static_cast<int>(n);
-      if (arg == "--puzzle-id") a->solve.puzzle_id = n;
+      if (arg == "--puzzle-id") a->solve.puzzle_id = n, a->puzzle_id_given = true;
       if (arg == "--threads") a->threads = static_cast<int>(n);
       if (arg == "--bench") a->bench_steps = static_cast<int>(n);
     } else if (!arg.empty() && arg[0] == '-') {
@@ -183,6 +202,22 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
   if (a->bundle.empty()) {
     *error = "no bundle given; usage: trm-runner BUNDLE (--puzzle STR | --tokens LIST | --puzzle-file F) (see --help)";
     return false;
+  }
+  if (!a->arc_task.empty() || !a->task_id.empty()) {
+    if (a->arc_task.empty()) {
+      *error = "--task-id names the task of --arc-task; give --arc-task TASK.json";
+      return false;
+    }
+    if (!a->puzzles.empty() || !a->token_lists.empty() || !a->puzzle_files.empty()) {
+      *error = "give --arc-task alone, without --puzzle, --tokens or --puzzle-file";
+      return false;
+    }
+    if (a->bench_steps > 0 || a->puzzle_id_given) {
+      *error = std::string(a->bench_steps > 0 ? "--bench" : "--puzzle-id") +
+               " goes with puzzles, not --arc-task (each ARC view has its own puzzle row)";
+      return false;
+    }
+    return true;
   }
   if (a->puzzles.empty() && a->token_lists.empty() && a->puzzle_files.empty() && a->bench_steps == 0) {
     *error = "no puzzle given: use --puzzle STR, --tokens LIST or --puzzle-file F (see --help)";
@@ -264,6 +299,57 @@ void print_views(const trm::ViewSolution& s, const trm::Manifest& m, bool json, 
   std::printf(")\npolicy  %s\n", trm::describe(s.decision).c_str());
 }
 
+// --arc-task: the task's JSON file (the Python CLI's reading and messages).
+bool read_task_file(const std::string& path, std::string* text, std::string* error) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    *error = "no ARC task at " + path + "; give a task's JSON file";
+    return false;
+  }
+  if (!std::filesystem::is_regular_file(path, ec) || std::filesystem::file_size(path, ec) > trm::kMaxArcJsonBytes) {
+    *error = path + " is not a readable JSON ARC task (a regular file of at most 64 MiB); give a task's JSON file";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream buf;
+  buf << in.rdbuf();
+  if (!in) {
+    *error = path + " is not a readable JSON ARC task (cannot read it); give a task's JSON file";
+    return false;
+  }
+  *text = buf.str();
+  return true;
+}
+
+// What `trm-edge run --arc-task` prints: per test input its attempts as grids with their votes, whether
+// they are right (where the task gives the output), the view-steps; then a summary line.
+void print_arc(const trm::ArcResult& r, const trm::Manifest& m, bool json) {
+  const std::string backend = m.target + " " + m.precision;
+  if (json) {
+    std::printf("%s\n", trm::arc_json(r, backend + " (trm-runner)").c_str());
+    return;
+  }
+  for (size_t i = 0; i < r.tests.size(); ++i) {
+    const trm::ArcTestResult& t = r.tests[i];
+    for (size_t a = 0; a < t.attempts.size(); ++a) {
+      std::printf("test %zu, attempt %zu: %d of %d views, mean halt probability %.3f\n", i + 1, a + 1, t.attempts[a].votes,
+                  r.views, t.attempts[a].mean_q);
+      std::printf("%s\n", t.attempts[a].grid ? trm::format_grid(*t.attempts[a].grid).c_str()
+                                            : "(no grid: the views' answers held none)");
+    }
+    if (t.correct.size() >= 2) {
+      std::printf("correct: attempt 1 %s, attempts 1-2 %s\n", t.correct[0] ? "yes" : "no", t.correct[1] ? "yes" : "no");
+    }
+    std::printf("view-steps: %d (", t.total_view_steps);
+    for (size_t v = 0; v < t.view_steps.size(); ++v) std::printf("%s%d", v ? " " : "", t.view_steps[v]);
+    std::printf(")\n\n");
+  }
+  std::printf("task %s: %zu test input(s), %d views each (%s), %.0f ms with %s", trm::one_line(r.task).c_str(),
+              r.tests.size(), r.views, r.decision.policy.c_str(), r.ms, backend.c_str());
+  if (r.pass.size() >= 2 && r.pass[1]) std::printf(", pass@1 %.0f%%, pass@2 %.0f%%", *r.pass[0] * 100, *r.pass[1] * 100);
+  std::printf("\n");
+}
+
 int fail(const std::string& message) {
   // one line, no control characters, UTF-8 (names from a corrupt file, bytes ExecuTorch logged)
   std::fprintf(stderr, "trm-runner: %s\n", trm::one_line(message).c_str());
@@ -283,6 +369,21 @@ int run(int argc, char** argv) {
   options.threads = args.threads;
   auto runner = trm::TrmRunner::open(args.bundle, options, &error);
   if (!runner) return fail(error);
+  if (!args.arc_task.empty()) {
+    std::string task;
+    if (!read_task_file(args.arc_task, &task, &error)) return fail(error);
+    trm::ArcOptions arc;
+    arc.views = args.views.views;
+    arc.decision = args.views.decision;   // none: the full vote
+    arc.halting = args.solve.halting;
+    arc.threshold = args.solve.threshold;
+    arc.max_steps = args.solve.max_steps;
+    const std::string id = args.task_id.empty() ? std::filesystem::path(args.arc_task).stem().string() : args.task_id;
+    trm::ArcResult result;
+    if (!runner->solve_arc(task, id, arc, &result, &error)) return fail(error);
+    print_arc(result, runner->manifest(), args.json);
+    return 0;
+  }
   std::vector<std::vector<int64_t>> puzzles;
   if (!gather_puzzles(args, runner->manifest(), &puzzles, &error)) return fail(error);
 

@@ -1,4 +1,4 @@
-// Reading manifest.json and checking it against the bundle contract: the rules 1-6 of
+// Reading manifest.json and checking it against the bundle contract: the rules 1-8 of
 // export/README.md, the same rules trm_edge/runtime/manifest.py applies. Rule 1's schema
 // (export/bundle.schema.json) is checked here by hand, one function per part of it.
 // Checking throws ManifestError internally; read_manifest turns every failure (ours and
@@ -522,6 +522,74 @@ void views_of(const json* v, Manifest* m) {
   }
 }
 
+// A view's name as the reference's identifiers.json writes it: the task id alone (the identity), or
+// id|||t<dihedral 0-7>|||<10 digits, a permutation of 0-9: colour c becomes digit c>. False when it is
+// neither (trm_edge/data/arc.py Augmentation.from_reference_name, strictly: 't', one digit, ten digits).
+bool parse_view_name(const std::string& name, std::string* task, TaskView* view) {
+  const std::string sep = "|||";
+  const size_t a = name.find(sep);
+  if (a == std::string::npos) {
+    *task = name;
+    return true;
+  }
+  const size_t b = name.find(sep, a + sep.size());
+  if (b == std::string::npos || name.find('|', b + sep.size()) != std::string::npos) return false;
+  const std::string trans = name.substr(a + sep.size(), b - a - sep.size()), colours = name.substr(b + sep.size());
+  if (trans.size() != 2 || trans[0] != 't' || trans[1] < '0' || trans[1] > '7' || colours.size() != 10) return false;
+  std::array<bool, 10> seen{};
+  for (size_t c = 0; c < 10; ++c) {
+    if (colours[c] < '0' || colours[c] > '9' || seen[colours[c] - '0']) return false;
+    seen[colours[c] - '0'] = true;
+    view->colours[c] = colours[c] - '0';
+  }
+  view->dihedral = trans[1] - '0';
+  *task = name.substr(0, a);
+  return true;
+}
+
+// task_rows (optional; the schema's part): {"source_rows": n >= 1, "dtype": "float32", "tasks": [{"id":
+// 1..256 characters without '|', "views": [{"row": 1..65535, "name": 1..300 characters, "source_row"?:
+// >= 1}, ...]}, ...]}, no other keys. The rules between them are check_task_rows's (rule 8).
+void task_rows_of(const json* tr, Manifest* m) {
+  if (!tr) return;
+  const std::string at = "task_rows";
+  object(*tr, at);
+  auto only = [](const json& o, const std::string& where, std::initializer_list<const char*> keys) {
+    for (auto it = o.begin(); it != o.end(); ++it) {
+      bool known = false;
+      for (const char* k : keys) known = known || it.key() == k;
+      if (!known) throw ManifestError(where + " has the key " + brief(json(it.key())) + ", which the schema does not allow");
+    }
+  };
+  only(*tr, at, {"source_rows", "dtype", "tasks"});
+  integer(key(*tr, "source_rows", at), at + ".source_rows", 1, kNoMax);
+  one_of(key(*tr, "dtype", at), at + ".dtype", {"float32"});
+  const json& tasks = list(key(*tr, "tasks", at), at + ".tasks", 1, 65536);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const std::string here = at + ".tasks[" + std::to_string(i) + "]";
+    object(tasks[i], here);
+    only(tasks[i], here, {"id", "views"});
+    TaskRows t;
+    t.id = text(key(tasks[i], "id", here), here + ".id");
+    if (t.id.empty() || characters(t.id) > 256 || t.id.find('|') != std::string::npos) {
+      throw ManifestError(here + ".id " + brief(tasks[i]["id"]) + " is not a task id (1..256 characters, no '|')");
+    }
+    const json& views = list(key(tasks[i], "views", here), here + ".views", 1, 65536);
+    for (size_t j = 0; j < views.size(); ++j) {
+      const std::string v_at = here + ".views[" + std::to_string(j) + "]";
+      object(views[j], v_at);
+      only(views[j], v_at, {"row", "name", "source_row"});
+      TaskView v;
+      v.row = integer(key(views[j], "row", v_at), v_at + ".row", 1, 65535);
+      v.name = text(key(views[j], "name", v_at), v_at + ".name");
+      if (v.name.empty() || characters(v.name) > 300) throw ManifestError(v_at + ".name must have 1..300 characters");
+      if (const json* s = optional_key(views[j], "source_row")) integer(*s, v_at + ".source_row", 1, kNoMax);
+      t.views.push_back(std::move(v));
+    }
+    m->task_rows.push_back(std::move(t));
+  }
+}
+
 // The optional keys the runner does not use, checked all the same (a schema-valid manifest only).
 void others_of(const json& j, Manifest* m) {
   if (const json* v = optional_key(j, "spelling")) text(*v, "spelling");
@@ -570,6 +638,7 @@ void check_schema(const json& j, Manifest* m, std::set<std::string>* io_names) {
   halting_of(j["halting"], m);
   views_of(optional_key(j, "views"), m);
   init_bin_of(optional_key(j, "init_bin"), m);
+  task_rows_of(optional_key(j, "task_rows"), m);
   others_of(j, m);
 }
 
@@ -729,6 +798,34 @@ void check_init_layout(const Manifest& m) {
   if (!seen.count("y_init") || !seen.count("z_init")) throw ManifestError("init_bin lacks y_init or z_init");
 }
 
+// Rule 8: task_rows. Task ids distinct; every view's name is its task's (the id, or the id with a
+// dihedral t0-t7 and a permutation of the colours 0-9); its row inside the shipped table (init_bin's
+// puzzle_emb_table), not the blank row 0 (the schema's minimum); no row twice. Parses each name's
+// augmentation into its view. trm_edge/runtime/manifest.py task_rows_errors, with its messages.
+void check_task_rows(Manifest* m) {
+  if (m->task_rows.empty()) return;
+  const InitArray* table = m->init_array("puzzle_emb_table");
+  if (!table) throw ManifestError("task_rows is given but the bundle ships no puzzle_emb_table; re-export with --identifiers");
+  const int64_t rows = table->shape[0];
+  std::set<std::string> ids;
+  std::set<int64_t> used;
+  for (TaskRows& t : m->task_rows) {
+    if (!ids.insert(t.id).second) throw ManifestError("task_rows names task " + brief(json(t.id)) + " twice");
+    for (TaskView& v : t.views) {
+      std::string task;
+      if (!parse_view_name(v.name, &task, &v) || task != t.id) {
+        const std::string name = v.name.size() <= 80 ? v.name : v.name.substr(0, 80);
+        throw ManifestError("task_rows: view " + brief(json(name)) + " is not a view of task " + brief(json(t.id)) +
+                            " (task, or task|||t<0-7>|||<a permutation of 0-9>)");
+      }
+      if (v.row >= rows || !used.insert(v.row).second) {
+        throw ManifestError("task_rows: row " + std::to_string(v.row) + " of task " + brief(json(t.id)) +
+                            " is outside the shipped table (1.." + std::to_string(rows - 1) + ") or given twice");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const FileEntry* Manifest::file(const std::string& name) const {
@@ -736,6 +833,21 @@ const FileEntry* Manifest::file(const std::string& name) const {
     if (f.name == name) return &f;
   }
   return nullptr;
+}
+
+const TaskRows* Manifest::task(const std::string& id) const {
+  for (const auto& t : task_rows) {
+    if (t.id == id) return &t;
+  }
+  return nullptr;
+}
+
+bool TaskView::identity() const {
+  if (dihedral != 0) return false;
+  for (int c = 0; c < 10; ++c) {
+    if (colours[c] != c) return false;
+  }
+  return true;
 }
 
 const InitArray* Manifest::init_array(const std::string& name) const {
@@ -773,6 +885,7 @@ bool read_manifest(const std::string& dir, Manifest* out, std::string* error) {
     check_io(m);
     check_io_names(m, io_names);
     check_init_layout(m);
+    check_task_rows(&m);                    // rule 8
     check_encoding(&m);
     check_encoding_tokens(optional_key(j, "task"), m);
   } catch (const json::exception& e) {      // parse errors, and number overflow ("1e400")

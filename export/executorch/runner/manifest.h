@@ -1,8 +1,9 @@
 // A bundle's manifest.json (format_version 1) as the runner needs it, checked on reading.
-// The contract is export/bundle.schema.json and the rules 1-6 of export/README.md, the same ones
+// The contract is export/bundle.schema.json and the rules 1-8 of export/README.md, the same ones
 // trm_edge/runtime/manifest.py applies.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -50,6 +51,22 @@ struct Encoding {
   bool has_text() const { return !cells.empty(); }
 };
 
+// One view of a task in task_rows (rule 8): a row of the shipped puzzle table and the augmentation its
+// name gives (the reference's descriptor: the task id, or id|||t<dihedral>|||<10 digits>), applied
+// colours first (colour c becomes colours[c]), then the dihedral transform (trm_edge/data/arc.py).
+struct TaskView {
+  int64_t row = 0;                  // into init.bin's puzzle_emb_table: 1..rows-1
+  std::string name;
+  int dihedral = 0;                 // 0..7, trm_edge/data/dihedral.py's ids
+  std::array<int, 10> colours{{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}};
+  bool identity() const;
+};
+
+struct TaskRows {
+  std::string id;                   // the ARC task id
+  std::vector<TaskView> views;      // in the manifest's order, the identity first as export writes it
+};
+
 struct Manifest {
   std::string dir;                    // the bundle directory it was read from
   std::string target, precision, model_file;
@@ -81,6 +98,10 @@ struct Manifest {
   };
   std::vector<Recommended> recommended;
 
+  // task_rows (rule 8, ARC bundles): the puzzle table's rows shipped per task; empty without
+  std::vector<TaskRows> task_rows;
+  const TaskRows* task(const std::string& id) const;
+
   std::optional<double> parity_max_abs_logits;   // what the export measured against PyTorch fp32
 
   std::string init_file;                     // "init.bin", or empty when the bundle has none
@@ -92,8 +113,8 @@ struct Manifest {
 
 // Reads and checks dir/manifest.json before anything else is opened: rule 1 (a regular file of at
 // most 16 MiB, UTF-8 JSON, valid against the schema), 2 (plain file names), 3 (model_file and
-// init_bin.file listed in files) and 6 (inputs, outputs, io_names and the init_bin layout agree with
-// trm_config); also an executorch target. False with a one-line *error otherwise.
+// init_bin.file listed in files), 6 (inputs, outputs, io_names and the init_bin layout agree with
+// trm_config) and 8 (task_rows); also an executorch target. False with a one-line *error otherwise.
 bool read_manifest(const std::string& dir, Manifest* out, std::string* error);
 
 // Rules 4 and 5 for every file the manifest lists: a regular file in the bundle folder, no symlink,

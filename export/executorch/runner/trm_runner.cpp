@@ -192,47 +192,64 @@ bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const So
   }
   std::vector<float> emb;
   if (!options_of(tokens, options, &emb, error)) return false;
-  const float limit = halt_limit(options.threshold.value_or(m.threshold));
+  ViewRun run;
+  run.views = K;
+  for (int v = 0; v < K; ++v) {
+    run.seen.push_back(apply_view(m.views[v], tokens));
+    run.emb.push_back(emb.empty() ? nullptr : emb.data());
+  }
+  run.answer = [&](int, int v, const std::vector<int64_t>& prediction) { return invert_view(m.views[v], prediction); };
+  std::vector<ViewSolution> solved;
+  if (!run_views(run, halting, max_steps, options.threshold.value_or(m.threshold), d, &solved, error)) return false;
+  *out = std::move(solved[0]);
+  return true;
+}
+
+bool TrmRunner::run_views(const ViewRun& run, Halting halting, int max_steps, double threshold, const Decision& d,
+                          std::vector<ViewSolution>* out, std::string* error) {
+  const Manifest& m = manifest_;
+  const int B = run.puzzles, K = run.views;
+  const float limit = halt_limit(threshold);
   const int64_t L = m.seq_len, V = m.vocab_size, N = m.positions(), D = m.hidden_size, ND = N * D;
-  const int64_t ndim = static_cast<int64_t>(emb.size());
+  const int64_t ndim = run.emb[0] ? m.puzzle_emb_ndim : 0;
   const std::vector<float> y0 = broadcast_state(init_.y_init, N, D), z0 = broadcast_state(init_.z_init, N, D);
 
   enum State { kWaiting, kRunning, kFinished, kStopped };
-  std::vector<State> state(K, kWaiting);
-  std::vector<std::vector<int64_t>> seen(K), preds(K);
-  ViewSolution s;
-  s.views = K;
-  s.decision = d;
-  s.view_steps.assign(K, 0);
-  s.view_q.assign(K, std::nanf(""));
-  s.finished.assign(K, false);
-  s.view_answers.assign(K, {});
-  for (int v = 0; v < K; ++v) seen[v] = apply_view(m.views[v], tokens);
+  std::vector<State> state(static_cast<size_t>(B) * K, kWaiting);   // [p * K + v]
+  std::vector<ViewSolution> sols(B);
+  for (ViewSolution& s : sols) {
+    s.views = K;
+    s.decision = d;
+    s.view_steps.assign(K, 0);
+    s.view_q.assign(K, std::nanf(""));
+    s.finished.assign(K, false);
+    s.view_answers.assign(K, {});
+  }
 
   // the running views in batch order (kept ones first, then those just launched), with their state
-  std::vector<int> rows;
+  std::vector<int> rows;     // p * K + v
   std::vector<float> y, z;   // [rows, N, D]
-  auto launch = [&](int count) {
+  auto launch = [&](int p, int count) {
     for (int v = 0, n = 0; v < K && n < count; ++v) {
-      if (state[v] != kWaiting) continue;
-      state[v] = kRunning;
-      rows.push_back(v);
+      if (state[p * K + v] != kWaiting) continue;
+      state[p * K + v] = kRunning;
+      rows.push_back(p * K + v);
       y.insert(y.end(), y0.begin(), y0.end());
       z.insert(z.end(), z0.begin(), z0.end());
       ++n;
     }
   };
-  launch(d.first(K));
+  for (int p = 0; p < B; ++p) launch(p, d.first(K));   // puzzle by puzzle, as np.repeat / np.tile
   const int64_t chunk = std::max<int64_t>(1, step_->largest_batch());
-  std::vector<int64_t> tok;
+  std::vector<int64_t> tok, pred(static_cast<size_t>(L));
   std::vector<float> pe, y_next, z_next, logits, q;
   while (!rows.empty()) {
     const int64_t n = static_cast<int64_t>(rows.size());
     tok.clear();
     pe.clear();
-    for (int v : rows) {
-      tok.insert(tok.end(), seen[v].begin(), seen[v].end());
-      pe.insert(pe.end(), emb.begin(), emb.end());
+    for (int r : rows) {
+      tok.insert(tok.end(), run.seen[r].begin(), run.seen[r].end());
+      if (ndim) pe.insert(pe.end(), run.emb[r], run.emb[r] + ndim);
     }
     y_next.resize(n * ND);
     z_next.resize(n * ND);
@@ -254,45 +271,51 @@ bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const So
                "good checkpoint";
       return false;
     }
-    bool any_finished = false;
-    std::vector<bool> fin(n, false);
+    std::vector<bool> fin(n, false), decide(B, false);
     for (int64_t i = 0; i < n; ++i) {
-      const int v = rows[i];
+      ViewSolution& s = sols[rows[i] / K];
+      const int v = rows[i] % K;
       s.view_steps[v] += 1;
       s.view_q[v] = q[i];
-      preds[v].resize(static_cast<size_t>(L));
-      for (int64_t c = 0; c < L; ++c) preds[v][c] = argmax(logits.data() + (i * L + c) * V, V);
       fin[i] = s.view_steps[v] >= max_steps || (halting == Halting::kQHalt && halts(q[i], limit));
     }
-    int spent = 0;
-    for (int v = 0; v < K; ++v) spent += s.view_steps[v];
-    const bool at_budget = d.budget && spent >= *d.budget;   // running views are cut: they vote as they are
-    for (int64_t i = 0; i < n; ++i) {
-      if (!(fin[i] || at_budget)) continue;
-      fin[i] = true;
-      any_finished = true;
-      state[rows[i]] = kFinished;
-      s.view_answers[rows[i]] = invert_view(m.views[rows[i]], preds[rows[i]]);
+    std::vector<bool> at_budget(B, false);   // a puzzle at its budget: its running views are cut and vote as they are
+    for (int p = 0; p < B && d.budget; ++p) {
+      int64_t spent = 0;
+      for (int v = 0; v < K; ++v) spent += sols[p].view_steps[v];
+      at_budget[p] = spent >= *d.budget;
     }
-    if (any_finished) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int p = rows[i] / K, v = rows[i] % K;
+      if (!(fin[i] || at_budget[p])) continue;
+      fin[i] = true;
+      decide[p] = true;
+      state[rows[i]] = kFinished;
+      for (int64_t c = 0; c < L; ++c) pred[c] = argmax(logits.data() + (i * L + c) * V, V);
+      sols[p].view_answers[v] = run.answer(p, v, pred);
+    }
+    for (int p = 0; p < B; ++p) {   // the puzzles a view of which finished, in order (launches follow it)
+      if (!decide[p]) continue;
       int running = 0, waiting = 0;
       Votes votes;
       for (int v = 0; v < K; ++v) {
-        running += state[v] == kRunning;
-        waiting += state[v] == kWaiting;
-        if (state[v] == kFinished) {
-          votes.answers.push_back(&s.view_answers[v]);
-          votes.q.push_back(s.view_q[v]);
+        const State st = state[p * K + v];
+        running += st == kRunning;
+        waiting += st == kWaiting;
+        if (st == kFinished) {
+          votes.answers.push_back(&sols[p].view_answers[v]);
+          votes.q.push_back(sols[p].view_q[v]);
         }
       }
-      if (at_budget) waiting = 0;
+      if (at_budget[p]) waiting = 0;
       if (decision_done(d, votes, running, waiting)) {
-        for (auto& st : state) {
+        for (int v = 0; v < K; ++v) {
+          State& st = state[p * K + v];
           if (st == kRunning) st = kStopped;
-          if (at_budget && st == kWaiting) st = kStopped;
+          if (at_budget[p] && st == kWaiting) st = kStopped;
         }
       } else if (running == 0 && waiting > 0) {
-        launch(d.first(K));
+        launch(p, d.first(K));
       }
     }
     // compaction: the views still running keep their state, then the ones just launched (already appended)
@@ -313,19 +336,26 @@ bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const So
     y.swap(ky);
     z.swap(kz);
   }
-  Votes votes;
-  std::vector<int> which;
-  for (int v = 0; v < K; ++v) {
-    if (state[v] != kFinished) continue;
-    votes.answers.push_back(&s.view_answers[v]);
-    votes.q.push_back(s.view_q[v]);
-    which.push_back(v);
+  for (int p = 0; p < B; ++p) {
+    ViewSolution& s = sols[p];
+    Votes votes;
+    std::vector<int> which;
+    for (int v = 0; v < K; ++v) {
+      s.finished[v] = state[p * K + v] == kFinished;
+      s.total_steps += s.view_steps[v];
+      if (!s.finished[v]) continue;
+      votes.answers.push_back(&s.view_answers[v]);
+      votes.q.push_back(s.view_q[v]);
+      which.push_back(v);
+    }
+    if (which.empty()) {   // every puzzle ends with a finished view: its decision needs one
+      *error = "internal error: puzzle " + std::to_string(p + 1) + " ended without a finished view";
+      return false;
+    }
+    s.chosen = which[decision_choose(d, votes)];
+    s.answer = s.view_answers[s.chosen];
   }
-  for (int v = 0; v < K; ++v) s.finished[v] = state[v] == kFinished;
-  s.chosen = which[decision_choose(d, votes)];
-  s.answer = s.view_answers[s.chosen];
-  for (int v = 0; v < K; ++v) s.total_steps += s.view_steps[v];
-  *out = std::move(s);
+  *out = std::move(sols);
   return true;
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "arc.h"
 #include "halt.h"
 #include "init_bin.h"
 #include "manifest.h"
@@ -80,7 +81,7 @@ class TrmRunner {
     int threads = 0;      // ExecuTorch thread pool size; 0 keeps the runtime's default
   };
 
-  // Reads and checks the manifest (the rules 1-6 of export/README.md), the files' sizes and sha256,
+  // Reads and checks the manifest (the rules 1-8 of export/README.md), the files' sizes and sha256,
   // init.bin and step.pte. Null with a one-line *error (printable UTF-8) when anything is wrong.
   static std::unique_ptr<TrmRunner> open(const std::string& bundle_dir, const Options& options, std::string* error);
 
@@ -99,6 +100,18 @@ class TrmRunner {
   // rule, read from the one table export writes into the manifest.
   Decision decision_for(const ViewOptions& views) const;
 
+  // One ARC task through the bundle's views of task_id (manifest task_rows): every test input as the
+  // task's first K views (options.views, default all listed), each the input under its augmentation
+  // with its own table row as puzzle_emb, all test inputs' views as one batch of the running views per
+  // step, each halting on its own; each finished view's answer cropped at the EOS, mapped back and
+  // voted (count, then mean sigmoid(q_halt)): the top options.attempts. The decision policy (default
+  // the full vote) may stop a test input's views early. trm_edge/runtime/arc.py solve_arc (arc.h).
+  // task_json: the task's ARC JSON ({"train": [...], "test": [{"input": grid, "output"?: grid}]}).
+  bool solve_arc(const std::string& task_json, const std::string& task_id, const ArcOptions& options, ArcResult* out,
+                 std::string* error);
+  bool solve_arc(const std::vector<ArcTest>& tests, const std::string& task_id, const ArcOptions& options,
+                 ArcResult* out, std::string* error);
+
   // The puzzle-embedding row for a puzzle id from the bundle's table (empty without an embedding).
   bool puzzle_row(int64_t puzzle_id, std::vector<float>* row, std::string* error) const;
 
@@ -113,6 +126,21 @@ class TrmRunner {
                            ViewSolution* out, std::string* error);
   bool options_of(const std::vector<int64_t>& tokens, const SolveOptions& options, std::vector<float>* emb,
                   std::string* error);
+  bool solve_arc_checked(const std::vector<ArcTest>& tests, const std::string& task_id, const ArcOptions& options,
+                         ArcResult* out, std::string* error);
+
+  // The views loop (trm_edge/runtime/loop.py `drive`) over B puzzles x K views: puzzle p's view v runs
+  // seen[p * K + v] with the puzzle_emb row emb[p * K + v] (null: the model has none), and its answer
+  // is answer(p, v, argmax tokens in the view's frame). The running views of all puzzles form one batch
+  // per step (the kept ones first, then those launched, puzzle by puzzle), as Python's loop orders them.
+  struct ViewRun {
+    int puzzles = 1, views = 1;
+    std::vector<std::vector<int64_t>> seen;
+    std::vector<const float*> emb;
+    std::function<std::vector<int64_t>(int p, int v, const std::vector<int64_t>& prediction)> answer;
+  };
+  bool run_views(const ViewRun& run, Halting halting, int max_steps, double threshold, const Decision& d,
+                 std::vector<ViewSolution>* out, std::string* error);
 
   Manifest manifest_;
   InitState init_;

@@ -4,36 +4,26 @@
 #include <cmath>
 
 namespace trm {
-namespace {
 
-struct Ranked {
-  size_t first;      // position of the first vote for this answer
-  int count = 0;
-  double total = 0;  // sum of sigmoid(q) in vote order
-  double mean() const { return total / count; }
-};
-
-// The reference's ranking: answers by (count, mean sigmoid(q)) descending; equal ones keep the order
-// in which they first appear (Python's stable sort, reverse=True).
-std::vector<Ranked> tally(const Votes& v) {
-  std::vector<Ranked> ranked;
+// Answers by (count, mean sigmoid(q)) descending; equal ones keep the order in which they first appear
+// (Python's stable sort, reverse=True).
+std::vector<Tally> tally(const Votes& v) {
+  std::vector<Tally> ranked;
   for (size_t i = 0; i < v.answers.size(); ++i) {
     const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(v.q[i])));   // as math.exp in Python
-    auto it = std::find_if(ranked.begin(), ranked.end(), [&](const Ranked& r) { return *v.answers[r.first] == *v.answers[i]; });
+    auto it = std::find_if(ranked.begin(), ranked.end(), [&](const Tally& r) { return *v.answers[r.first] == *v.answers[i]; });
     if (it == ranked.end()) {
-      ranked.push_back(Ranked{i});
+      ranked.push_back(Tally{i});
       it = ranked.end() - 1;
     }
     it->count += 1;
     it->total += p;
   }
-  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Tally& a, const Tally& b) {
     return a.count != b.count ? a.count > b.count : a.mean() > b.mean();
   });
   return ranked;
 }
-
-}  // namespace
 
 std::vector<int64_t> apply_view(const View& v, const std::vector<int64_t>& tokens) {
   std::vector<int64_t> out(tokens);
@@ -82,7 +72,7 @@ std::string describe(const Decision& d) {
 bool decision_done(const Decision& d, const Votes& votes, int running, int unlaunched) {
   if (running == 0 && unlaunched == 0) return true;
   if (d.policy != "consensus" || votes.answers.empty()) return false;
-  const std::vector<Ranked> ranked = tally(votes);
+  const std::vector<Tally> ranked = tally(votes);
   std::vector<int> counts;
   for (const auto& r : ranked) counts.push_back(r.count);
   std::sort(counts.rbegin(), counts.rend());

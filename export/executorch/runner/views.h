@@ -58,6 +58,17 @@ struct Votes {
   std::vector<float> q;
 };
 
+// The reference's ranking of finished views' answers (decide.py tally): each distinct answer with the
+// position of its first vote, its count and its mean sigmoid(q_halt) (double, summed in vote order,
+// the C library's exp), sorted by (count, mean) descending; equal ones keep the order they first appear in.
+struct Tally {
+  size_t first = 0;
+  int count = 0;
+  double total = 0;
+  double mean() const { return total / count; }
+};
+std::vector<Tally> tally(const Votes& votes);
+
 // Whether a puzzle stops now (running: its views still running; unlaunched: not launched yet).
 bool decision_done(const Decision& d, const Votes& votes, int running, int unlaunched);
 
