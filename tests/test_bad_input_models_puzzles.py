@@ -622,7 +622,7 @@ def test_parse_takes_only_text(cod, text):
 
 
 @pytest.mark.parametrize("task, seq_len", [("sudoku", "16"), ("sudoku", 0), ("sudoku", True), ("sudoku", 17),
-                                           ("chess", 16), ({"name": ["x"]}, 16), ("maze", 10), ("arc", 81)])
+                                           ("chess", 16), ({"name": ["x"]}, 16), ("maze", 10), ("arc", 80)])   # 80: no square canvas
 def test_bad_codec_arguments(task, seq_len):
     with pytest.raises(PuzzleError) as e:
         codec(task, seq_len)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trm_edge.data.arc import Augmentation, ArcView, check_grid, decode_grid, encode_grid
+from trm_edge.data.arc import Augmentation, ArcView, canvas_side, check_grid, decode_grid, encode_grid
 from trm_edge.errors import PuzzleError
 from trm_edge.runtime.decide import tally
 
@@ -73,7 +73,11 @@ def solve_arc(bundle, task, task_id: str, views: int | None = None, decide=None,
     gives its output}], "pass@1"/"pass@2" (the share of test inputs solved, where outputs are given)}."""
     tests = read_task(task)["tests"]
     vs, rows = task_views(bundle, task_id, views)
-    tokens = np.stack([encode_grid(inp) for inp, _ in tests])
+    side = canvas_side(bundle.seq_len)                                  # 30, or a --canvas model's N
+    try:
+        tokens = np.stack([encode_grid(inp, canvas=side) for inp, _ in tests])
+    except PuzzleError as e:
+        raise PuzzleError(f"task {task_id}: {e}") from None
     pe = bundle.puzzle_emb(rows)                                        # [K, ndim]
     pe = np.broadcast_to(pe, (len(tests), *pe.shape))                   # [tests, K, ndim]: a row per view
     sol = bundle.solve(tokens, puzzle_emb=pe, views=vs, decide=decide or "vote", halting=halting,
