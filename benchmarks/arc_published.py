@@ -4,7 +4,7 @@ public checkpoints cannot be downloaded here), its puzzle table sized by a real 
 identifiers.json and exported SLICED to the test tasks' K views (`--identifiers --tasks all-test --views K`).
 
 Per target x precision: export time, files and table MB, parity against PyTorch fp32 where the runtime
-runs here (Core ML: spec checks only), ms per step at batch 1 and at batch K (one test input's K views
+runs here (2 inputs x 2 steps: random weights amplify rounding with every step; Core ML: spec checks only), ms per step at batch 1 and at batch K (one test input's K views
 in one call), and per test input at K views x S steps (the budget a phone pays: S = 16 fixed, and the
 q_halt mean a trained model reaches, from --steps); GFLOP per test input.
 
@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--targets", default="onnx,executorch,tflite,coreml")
     ap.add_argument("--steps", type=float, default=16.0, help="supervision steps per view for the per-task column")
     ap.add_argument("--seconds", type=float, default=3.0, help="timing per row and batch")
+    ap.add_argument("--no-timing", dest="timing", action="store_false",
+                    help="exports and parity only (the latency columns need an idle machine)")
     ap.add_argument("--tiny", action="store_true", help="a tiny model of the same layout (a quick check of the script)")
     ap.add_argument("--out", default="benchmarks/results/arc_published")
     a = ap.parse_args()
@@ -83,16 +85,27 @@ def main() -> None:
     flops = flops_per_step(cfg, 1)
     print(f"ARC-AGI-1 published configuration: {params:,} parameters + a {len(ids):,} x {cfg.puzzle_emb_ndim} table; "
           f"{flops / 1e9:.1f} GFLOP per step")
+    from trm_edge.checkpoint import load_checkpoint
+    from trm_edge.errors import TRMEdgeError
+    from trm_edge.export import task_rows
+    from trm_edge.export.bundle import export_bundle
+    from trm_edge.quiet import quiet
+    loaded = load_checkpoint(ckpt)
+    plan = task_rows.plan(data / "identifiers.json", "all-test", a.views, len(ids), cfg.puzzle_emb_ndim)
+    print("puzzle table:", task_rows.describe(plan, cfg.puzzle_emb_ndim))
     rows = []
     for t in a.targets.split(","):
         for p in TARGETS[t].precisions:
             b = runs / "bundles" / f"arc-{t}-{p}"
             t0, reused = time.perf_counter(), (b / "manifest.json").exists()
-            args = ["export", "--target", t, "--quantize", p, "--model", str(ckpt), "--identifiers",
-                    str(data / "identifiers.json"), "--tasks", "all-test", "--views", str(a.views), "--out", str(b)]
-            if not (b / "manifest.json").exists() and cli(args) != 0:
-                rows.append({"target": t, "precision": p, "status": "export failed"})
-                continue
+            if not reused:      # as `trm-edge export --identifiers --tasks all-test --views K`, parity on 2 inputs x 2 steps
+                try:
+                    with quiet() as say:
+                        export_bundle(loaded, t, b, p, log=say, task_rows=plan, parity_puzzles=2, parity_steps=2,
+                                      accuracy_puzzles=0)
+                except TRMEdgeError as e:
+                    rows.append({"target": t, "precision": p, "status": f"export failed: {str(e)[:120]}"})
+                    continue
             m = json.loads((b / "manifest.json").read_text())
             row = {"target": t, "precision": p, "status": "ok",
                    "export_s": None if reused else round(time.perf_counter() - t0, 1),
@@ -106,6 +119,9 @@ def main() -> None:
             except Exception as e:        # Core ML runs on Apple devices only: its spec was checked at export
                 row.update(status="spec checked (Core ML runs on Apple devices only)" if t == "coreml"
                            else f"not run here ({str(e).splitlines()[0][:80]})")
+                rows.append(row)
+                continue
+            if not a.timing:
                 rows.append(row)
                 continue
             row["ms_step_1"] = step_ms(bundle, 1, 3, a.seconds)
