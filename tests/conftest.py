@@ -41,7 +41,7 @@ class Golden:
 # so the session's one ExecuTorch export of the shipped model and the runner builds are made once too.
 # `-n 0` runs everything in this process.
 NATIVE_FILES = {"test_android_jni", "test_device_bench", "test_native_encoding", "test_native_hostile",
-                "test_native_runner"}
+                "test_native_runner", "test_native_arc"}
 TRAINED_FILES = {"test_bench", "test_eval", "test_export_precisions"}    # share the trained model's bundles
 
 

@@ -77,7 +77,7 @@ def _java_natives(text: str) -> dict[str, tuple]:
 def test_kotlin_and_the_test_driver_declare_the_same_natives():
     kotlin = (APP / "java" / "org" / "trmedge" / "demo" / "TrmNative.kt").read_text()
     java = (JAVA / "org" / "trmedge" / "demo" / "TrmNative.java").read_text()
-    assert _kotlin_natives(kotlin) == _java_natives(java) and len(_java_natives(java)) == 6
+    assert _kotlin_natives(kotlin) == _java_natives(java) and len(_java_natives(java)) == 7
     kt_listener = re.search(r"fun onStep\(([^)]*)\): Boolean", kotlin).group(1)
     java_listener = re.search(r"boolean onStep\(([^)]*)\)", (JAVA / "org/trmedge/demo/StepListener.java").read_text())
     assert [KOTLIN_TO_JVM[p.split(":")[1].strip()] for p in kt_listener.split(",")] == \
@@ -145,6 +145,27 @@ def test_jni_views_without_a_policy_run_the_recommended_one(jvm, shipped_et_bund
         assert g["policy"] == want.decision.to_manifest() == recommended(4, rows).to_manifest() != {"policy": "vote"}
         assert g["answer"] == sudoku_text(want.predictions[0]) and g["views"] == 4, f"puzzle {i}"
         assert g["view_steps"] == want.view_steps[0].tolist() and g["chosen_view"] == int(want.chosen[0]), f"puzzle {i}"
+
+
+def test_jni_solves_arc_like_python(jvm, tmp_path_factory):
+    """solveArc on the ARC bundle of tests/test_native_arc.py (built once per process): the JSON of Python's
+    Bundle.solve_arc on two tasks (one with two test inputs) under the full vote ("" and 0s), and under
+    consensus (2 agree, waves of 2) on one; an unknown task id as an IllegalArgumentException."""
+    from test_native_arc import KEYS, arc_setup
+
+    from trm_edge.runtime.bundle import Bundle
+    from trm_edge.runtime.decide import Consensus
+    arc = arc_setup(tmp_path_factory)
+    pairs = [str(x) for tid in ("0692e18c", "12997ef3") for x in (arc["files"][tid], tid)]
+    lines = jvm("arc", arc["bundle"], 0, "", 0, 0, *pairs, arc["files"]["0692e18c"], "ffffffff")
+    assert len(lines) == 3
+    for line, tid in zip(lines, ("0692e18c", "12997ef3")):
+        got = json.loads(line)
+        assert {k: got.get(k) for k in KEYS} == {k: arc["want"][tid].get(k) for k in KEYS}, tid
+    assert lines[2].startswith("java.lang.IllegalArgumentException: task 'ffffffff' is not in this bundle")
+    got = json.loads(jvm("arc", arc["bundle"], 0, "consensus", 2, 2, arc["files"]["0692e18c"], "0692e18c")[0])
+    want = Bundle(arc["bundle"]).solve_arc(arc["tasks"]["0692e18c"], "0692e18c", decide=Consensus(agree=2, wave=2))
+    assert {k: got.get(k) for k in KEYS} == {k: want.get(k) for k in KEYS}
 
 
 @pytest.mark.parametrize("case, message", [

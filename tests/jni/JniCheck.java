@@ -1,3 +1,4 @@
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.util.ArrayList;
@@ -10,7 +11,9 @@ import org.trmedge.demo.TrmNative;
  *    solve BUNDLE PUZZLES HALTING   one JSON line per puzzle: answer, steps, halting probabilities, ms
  *    stop BUNDLE PUZZLE N           fixed halting, the listener says stop after step N
  *    error BUNDLE PUZZLE            prints the exception's class and message
- *    views BUNDLE PUZZLES K POLICY [AGREE WAVE BUDGET]   one JSON line per puzzle from solveViews */
+ *    views BUNDLE PUZZLES K POLICY [AGREE WAVE BUDGET]   one JSON line per puzzle from solveViews
+ *    arc BUNDLE K POLICY AGREE WAVE (TASK.json TASK_ID)...   one JSON line per task from solveArc; an
+ *                                   IllegalArgumentException's class and message as a line instead */
 public final class JniCheck {
     public static void main(String[] args) throws Exception {
         System.loadLibrary("trm_jni");
@@ -37,6 +40,23 @@ public final class JniCheck {
                 for (String puzzle : Files.readAllLines(Paths.get(args[2]))) {
                     System.out.println(TrmNative.solveViews(h, puzzle, "q_halt", 0.5, Integer.parseInt(args[3]), args[4],
                                                             o[0], o[1], o[2]));
+                }
+            } finally {
+                TrmNative.close(h);
+            }
+            return;
+        }
+        if (mode.equals("arc")) {
+            long h = TrmNative.open(args[1], 1);
+            try {
+                int k = Integer.parseInt(args[2]), agree = Integer.parseInt(args[4]), wave = Integer.parseInt(args[5]);
+                for (int i = 6; i + 1 < args.length; i += 2) {
+                    String task = new String(Files.readAllBytes(Paths.get(args[i])), StandardCharsets.UTF_8);
+                    try {
+                        System.out.println(TrmNative.solveArc(h, task, args[i + 1], k, args[3], agree, wave, 0));
+                    } catch (IllegalArgumentException e) {
+                        System.out.println(e.getClass().getName() + ": " + e.getMessage());
+                    }
                 }
             } finally {
                 TrmNative.close(h);

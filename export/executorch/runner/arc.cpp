@@ -113,7 +113,8 @@ nlohmann::ordered_json grid_json(const std::optional<Grid>& g) {
 
 }  // namespace
 
-bool parse_arc_task(const std::string& json_text, std::vector<ArcTest>* tests, std::string* error) {
+bool parse_arc_task(const std::string& json_text, std::vector<ArcTest>* tests, std::string* error,
+                    const std::string& source) {
   tests->clear();
   json task;
   try {
@@ -124,8 +125,12 @@ bool parse_arc_task(const std::string& json_text, std::vector<ArcTest>* tests, s
       return true;
     };
     task = json::parse(json_text, depth);
+  } catch (const json::parse_error& e) {
+    *error = source + " is not a readable JSON ARC task (a syntax error at byte " + std::to_string(e.byte) +
+             "); give a task's JSON file";
+    return false;
   } catch (const std::exception& e) {
-    *error = std::string("the ARC task is not readable JSON (") + e.what() + "); give a task's JSON as ARC ships it";
+    *error = source + " is not a readable JSON ARC task (it " + e.what() + "); give a task's JSON file";
     return false;
   }
   const json* list = task.is_object() && task.contains("test") ? &task["test"] : nullptr;
@@ -195,32 +200,42 @@ Grid invert(const Grid& g, const Augmentation& a) {
   return out;
 }
 
-std::vector<int64_t> encode_grid(const Grid& g) {
-  std::vector<int64_t> t(static_cast<size_t>(kArcSide) * kArcSide, kArcPad);
+int canvas_side(int64_t cells) {
+  for (int n = 1; n <= kArcSide; ++n) {
+    if (int64_t(n) * n == cells) return n;
+  }
+  return 0;
+}
+
+std::vector<int64_t> encode_grid(const Grid& g, int side) {
+  const size_t n = static_cast<size_t>(side);
+  std::vector<int64_t> t(n * n, kArcPad);
   for (int r = 0; r < g.rows; ++r) {
-    for (int c = 0; c < g.cols; ++c) t[static_cast<size_t>(r) * kArcSide + c] = g.at(r, c) + kArcColour;
+    for (int c = 0; c < g.cols; ++c) t[r * n + c] = g.at(r, c) + kArcColour;
   }
-  if (g.rows < kArcSide) {
-    for (int c = 0; c < g.cols; ++c) t[static_cast<size_t>(g.rows) * kArcSide + c] = kArcEos;
+  if (g.rows < side) {
+    for (int c = 0; c < g.cols; ++c) t[g.rows * n + c] = kArcEos;
   }
-  if (g.cols < kArcSide) {
-    for (int r = 0; r < g.rows; ++r) t[static_cast<size_t>(r) * kArcSide + g.cols] = kArcEos;
+  if (g.cols < side) {
+    for (int r = 0; r < g.rows; ++r) t[r * n + g.cols] = kArcEos;
   }
   return t;
 }
 
 std::optional<Grid> decode_grid(const std::vector<int64_t>& tokens) {
+  const int side = canvas_side(static_cast<int64_t>(tokens.size()));
+  const size_t n = static_cast<size_t>(side);
   auto colour = [&](int r, int c) {
-    const int64_t t = tokens[static_cast<size_t>(r) * kArcSide + c];
+    const int64_t t = tokens[r * n + c];
     return t >= kArcColour && t < kArcColour + 10;
   };
-  int width = kArcSide, best_area = 0, best_rows = 0, best_cols = 0;
-  for (int r = 0; r < kArcSide; ++r) {
+  int width = side, best_area = 0, best_rows = 0, best_cols = 0;
+  for (int r = 0; r < side; ++r) {
     int run = 0;
-    while (run < kArcSide && colour(r, run)) ++run;   // the row's leading colour cells
+    while (run < side && colour(r, run)) ++run;   // the row's leading colour cells
     width = std::min(width, run);
     if (width == 0) break;
-    if ((r + 1) * width > best_area) {                 // the first of equal areas
+    if ((r + 1) * width > best_area) {            // the first of equal areas
       best_area = (r + 1) * width;
       best_rows = r + 1;
       best_cols = width;
@@ -231,9 +246,7 @@ std::optional<Grid> decode_grid(const std::vector<int64_t>& tokens) {
   g.rows = best_rows;
   g.cols = best_cols;
   for (int r = 0; r < best_rows; ++r) {
-    for (int c = 0; c < best_cols; ++c) {
-      g.cells.push_back(static_cast<int>(tokens[static_cast<size_t>(r) * kArcSide + c] - kArcColour));
-    }
+    for (int c = 0; c < best_cols; ++c) g.cells.push_back(static_cast<int>(tokens[r * n + c] - kArcColour));
   }
   return g;
 }
@@ -241,7 +254,7 @@ std::optional<Grid> decode_grid(const std::vector<int64_t>& tokens) {
 std::vector<int64_t> arc_answer(const std::vector<int64_t>& prediction, const Augmentation& a) {
   const std::optional<Grid> g = decode_grid(prediction);
   if (!g) return std::vector<int64_t>(prediction.size(), kArcPad);   // no grid: an empty canvas
-  return encode_grid(invert(*g, a));
+  return encode_grid(invert(*g, a), canvas_side(static_cast<int64_t>(prediction.size())));
 }
 
 std::string format_grid(const Grid& g) {
@@ -283,9 +296,9 @@ std::string arc_json(const ArcResult& r, const std::string& backend) {
 // ---------------------------------------------------------------- TrmRunner::solve_arc
 
 bool TrmRunner::solve_arc(const std::string& task_json, const std::string& task_id, const ArcOptions& options,
-                          ArcResult* out, std::string* error) {
+                          ArcResult* out, std::string* error, const std::string& source) {
   std::vector<ArcTest> tests;
-  if (!parse_arc_task(task_json, &tests, error)) {
+  if (!parse_arc_task(task_json, &tests, error, source)) {
     *error = one_line(*error);
     return false;
   }
@@ -338,6 +351,25 @@ bool TrmRunner::solve_arc_checked(const std::vector<ArcTest>& tests, const std::
              std::to_string(K);
     return false;
   }
+  // the canvas: N x N tokens (30x30 the reference's), every test input fitting it, 12 tokens
+  const int side = canvas_side(m.seq_len);
+  if (side == 0) {
+    *error = std::to_string(m.seq_len) + " tokens are no ARC canvas (a square of at most 30x30 = 900 tokens)";
+    return false;
+  }
+  for (const ArcTest& t : tests) {
+    if (t.input.rows > side || t.input.cols > side) {
+      const std::string n = std::to_string(side);
+      *error = "task " + task_id + ": the grid is " + std::to_string(t.input.rows) + "x" + std::to_string(t.input.cols) +
+               ", larger than the " + n + "x" + n + " canvas; give a grid of at most " + n + "x" + n;
+      return false;
+    }
+  }
+  if (m.vocab_size < kArcVocab) {
+    *error = "this model's vocabulary has " + std::to_string(m.vocab_size) + " tokens; ARC's canvas needs 12 (PAD, EOS, "
+             "10 colours)";
+    return false;
+  }
   // the loop's options (loop.py check_options, check_views)
   const Halting halting = options.halting.value_or(m.halting);
   const double threshold = options.threshold.value_or(m.threshold);
@@ -377,12 +409,6 @@ bool TrmRunner::solve_arc_checked(const std::vector<ArcTest>& tests, const std::
     *error = "attempts is " + std::to_string(options.attempts) + ", give 1 or more";
     return false;
   }
-  // the model: the 30x30 canvas and its 12 tokens, a puzzle table holding the rows
-  if (m.seq_len != int64_t(kArcSide) * kArcSide || m.vocab_size < kArcVocab) {
-    *error = "this model takes " + std::to_string(m.seq_len) + " tokens of a vocabulary of " +
-             std::to_string(m.vocab_size) + "; ARC runs on the 30x30 canvas (900 tokens, 12 in the vocabulary)";
-    return false;
-  }
   const int64_t ndim = m.puzzle_emb_ndim;
   if (ndim <= 0 || init_.puzzle_table.empty()) {
     *error = "this bundle ships no puzzle table for its task rows; re-export it with --identifiers";
@@ -401,7 +427,7 @@ bool TrmRunner::solve_arc_checked(const std::vector<ArcTest>& tests, const std::
   for (int p = 0; p < B; ++p) {
     for (int v = 0; v < K; ++v) {
       const TaskView& view = entry->views[v];
-      run.seen.push_back(encode_grid(view.identity() ? tests[p].input : augment(tests[p].input, augs[v])));
+      run.seen.push_back(encode_grid(view.identity() ? tests[p].input : augment(tests[p].input, augs[v]), side));
       if (view.row < 0 || view.row >= init_.table_rows) {   // rule 8 holds: read_manifest checked it
         *error = "task_rows row " + std::to_string(view.row) + " is outside the puzzle table";
         return false;

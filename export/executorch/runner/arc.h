@@ -2,8 +2,9 @@
 // what TrmRunner::solve_arc returns. trm_edge/data/arc.py, trm_edge/data/dihedral.py and
 // trm_edge/runtime/arc.py written again with the same rules, so the runner gives Python's answers.
 //
-//   canvas    30x30 tokens, row-major: PAD 0, EOS 1, colour c -> c + 2; the grid at the top-left, EOS
-//             in the row just below it and the column just right of it (inside the canvas)
+//   canvas    N x N tokens, row-major (the reference's 30x30 = 900, or a smaller square model's N x N:
+//             N = sqrt(seq_len)): PAD 0, EOS 1, colour c -> c + 2; the grid at the top-left, EOS in the
+//             row just below it and the column just right of it (inside the canvas)
 //   crop      the largest-area rectangle of colour tokens anchored at the top-left (the reference's
 //             evaluator); no grid when the corner is not a colour
 //   view      the reference's augmentation (manifest task_rows): colours first (c -> colours[c]), then
@@ -24,7 +25,7 @@
 
 namespace trm {
 
-constexpr int kArcSide = 30;                      // the canvas: 30 x 30 = 900 tokens
+constexpr int kArcSide = 30;                      // the largest canvas (the reference's): 30 x 30 = 900 tokens
 constexpr int64_t kArcPad = 0, kArcEos = 1, kArcColour = 2;
 constexpr int64_t kArcVocab = 12;                 // PAD, EOS, 10 colours
 constexpr size_t kMaxArcJsonBytes = size_t(64) << 20;   // an ARC task's JSON is a few kB
@@ -45,7 +46,9 @@ struct ArcTest {
 // "output"?: grid}, ...]}; grids 1..30 x 1..30 of colours 0-9. False with one line (runtime/arc.py
 // read_task's messages) for anything else: not JSON, no non-empty "test" list, a test without
 // "input", a grid that is ragged, empty, over 30x30, or holds a colour outside 0-9.
-bool parse_arc_task(const std::string& json_text, std::vector<ArcTest>* tests, std::string* error);
+// `source` names the text in the message when it is no JSON (a file's path; default "the ARC task").
+bool parse_arc_task(const std::string& json_text, std::vector<ArcTest>* tests, std::string* error,
+                    const std::string& source = "the ARC task");
 
 // One augmentation (a task_rows view's).
 struct Augmentation {
@@ -58,8 +61,12 @@ Grid inverse_dihedral(const Grid& g, int k);
 Grid augment(const Grid& g, const Augmentation& a);     // colours, then the transform
 Grid invert(const Grid& g, const Augmentation& a);      // the transform undone, then the colours
 
-std::vector<int64_t> encode_grid(const Grid& g);             // [900]
-std::optional<Grid> decode_grid(const std::vector<int64_t>& tokens);   // the crop; none without a grid
+// The canvas side of a model of `cells` tokens: N when cells = N x N with 1 <= N <= 30, else 0.
+int canvas_side(int64_t cells);
+
+std::vector<int64_t> encode_grid(const Grid& g, int side = kArcSide);   // [side * side]; g fits it
+// The crop of an N x N canvas (N from tokens.size(), a canvas_side); none without a grid.
+std::optional<Grid> decode_grid(const std::vector<int64_t>& tokens);
 
 // A view's answer in the task's frame, as voted: decode, invert, encode (all PAD without a grid).
 std::vector<int64_t> arc_answer(const std::vector<int64_t>& prediction, const Augmentation& a);

@@ -380,7 +380,7 @@ int run(int argc, char** argv) {
     arc.max_steps = args.solve.max_steps;
     const std::string id = args.task_id.empty() ? std::filesystem::path(args.arc_task).stem().string() : args.task_id;
     trm::ArcResult result;
-    if (!runner->solve_arc(task, id, arc, &result, &error)) return fail(error);
+    if (!runner->solve_arc(task, id, arc, &result, &error, args.arc_task)) return fail(error);
     print_arc(result, runner->manifest(), args.json);
     return 0;
   }

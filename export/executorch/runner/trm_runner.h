@@ -106,9 +106,10 @@ class TrmRunner {
   // step, each halting on its own; each finished view's answer cropped at the EOS, mapped back and
   // voted (count, then mean sigmoid(q_halt)): the top options.attempts. The decision policy (default
   // the full vote) may stop a test input's views early. trm_edge/runtime/arc.py solve_arc (arc.h).
-  // task_json: the task's ARC JSON ({"train": [...], "test": [{"input": grid, "output"?: grid}]}).
+  // task_json: the task's ARC JSON ({"train": [...], "test": [{"input": grid, "output"?: grid}]});
+  // source names it in a message when it is no JSON (parse_arc_task).
   bool solve_arc(const std::string& task_json, const std::string& task_id, const ArcOptions& options, ArcResult* out,
-                 std::string* error);
+                 std::string* error, const std::string& source = "the ARC task");
   bool solve_arc(const std::vector<ArcTest>& tests, const std::string& task_id, const ArcOptions& options,
                  ArcResult* out, std::string* error);
 

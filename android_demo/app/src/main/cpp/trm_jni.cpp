@@ -10,6 +10,12 @@
 //       K views of the puzzle decided by the policy (vote, best_q, consensus). No policy (null or ""
 //       and 0s): TrmRunner::decision_for, as `trm-runner --views K` without one: the manifest's
 //       views.recommended row for K (else views.policy; views 0: views.count with views.policy)
+//   TrmNative.solveArc(handle, taskJson, taskId, views, policy, agree, wave, budget)
+//       -> the JSON of `trm-runner BUNDLE --arc-task TASK.json --json` (trm_edge/runtime/arc.py's keys:
+//          task, views, decision, tests [{attempts, votes, view_steps, total_view_steps, correct@1,
+//          correct@2}], pass@1, pass@2; and ms): an ARC task's test inputs through the bundle's views
+//          of taskId (task_rows), voted; views 0: all the task lists; no policy ("" and 0s): the full
+//          vote, as Python's solve_arc; halting as the manifest says
 //   TrmNative.defaultViews(handle)                         -> the manifest's views.count
 //   TrmNative.close(handle)
 //
@@ -24,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +80,28 @@ bool read_request(JNIEnv* env, const trm::Manifest& m, jstring puzzle, jstring h
   }
   options->halting = policy;
   options->threshold = threshold;
+  return true;
+}
+
+// The decision policy a call names (policy, agree, wave, budget; "" and 0s: none, *out left empty);
+// false with the Java exception thrown.
+bool read_decision(JNIEnv* env, jstring policy, jint agree, jint wave, jint budget, std::optional<trm::Decision>* out) {
+  const std::string name = to_string(env, policy);
+  if (name.empty() && agree <= 0 && wave <= 0 && budget <= 0) return true;
+  trm::Decision d;
+  d.policy = name.empty() ? (agree > 0 ? "consensus" : "vote") : name;
+  if (!trm::known_policy(d.policy)) {
+    throw_error(env, "policy is vote, best_q or consensus, got '" + d.policy + "'");
+    return false;
+  }
+  if (agree > 0 && d.policy != "consensus") {
+    throw_error(env, "agree belongs to the consensus policy, not " + d.policy);
+    return false;
+  }
+  if (agree > 0) d.agree = agree;
+  if (wave > 0) d.wave = wave;
+  if (budget > 0) d.budget = budget;
+  *out = d;
   return true;
 }
 
@@ -154,23 +183,7 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env
   if (!read_request(env, m, puzzle, halting, threshold, &tokens, &options)) return nullptr;
   trm::ViewOptions vo;
   if (views > 0) vo.views = views;
-  const std::string name = to_string(env, policy);
-  if (!name.empty() || agree > 0 || wave > 0 || budget > 0) {   // else decision_for, in solve_views
-    trm::Decision d;
-    d.policy = name.empty() ? (agree > 0 ? "consensus" : "vote") : name;
-    if (!trm::known_policy(d.policy)) {
-      throw_error(env, "policy is vote, best_q or consensus, got '" + d.policy + "'");
-      return nullptr;
-    }
-    if (agree > 0 && d.policy != "consensus") {
-      throw_error(env, "agree belongs to the consensus policy, not " + d.policy);
-      return nullptr;
-    }
-    if (agree > 0) d.agree = agree;
-    if (wave > 0) d.wave = wave;
-    if (budget > 0) d.budget = budget;
-    vo.decision = d;
-  }
+  if (!read_decision(env, policy, agree, wave, budget, &vo.decision)) return nullptr;   // none: decision_for
   trm::ViewSolution s;
   if (!h->runner->solve_views(tokens, options, vo, &s, &error)) {
     throw_error(env, error);
@@ -187,6 +200,24 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env
                           ", \"view_steps\": [" + steps + "], \"chosen_view\": " + std::to_string(s.chosen) +
                           ", \"agreeing_views\": " + std::to_string(agreeing) + "}";
   return env->NewStringUTF(out.c_str());
+}
+
+JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveArc(JNIEnv* env, jclass, jlong handle, jstring task_json,
+                                                                   jstring task_id, jint views, jstring policy,
+                                                                   jint agree, jint wave, jint budget) {
+  Handle* h = handle_of(env, handle);
+  if (h == nullptr) return nullptr;
+  std::lock_guard<std::mutex> lock(h->mutex);
+  trm::ArcOptions options;
+  if (views > 0) options.views = views;
+  if (!read_decision(env, policy, agree, wave, budget, &options.decision)) return nullptr;   // none: the vote
+  std::string error;
+  trm::ArcResult result;
+  if (!h->runner->solve_arc(to_string(env, task_json), to_string(env, task_id), options, &result, &error)) {
+    throw_error(env, error);
+    return nullptr;
+  }
+  return env->NewStringUTF(trm::arc_json(result).c_str());   // ASCII JSON
 }
 
 JNIEXPORT void JNICALL Java_org_trmedge_demo_TrmNative_close(JNIEnv*, jclass, jlong handle) {

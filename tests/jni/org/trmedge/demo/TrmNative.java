@@ -16,6 +16,9 @@ public final class TrmNative {
     public static native String solveViews(long handle, String puzzle, String halting, double threshold, int views,
                                            String policy, int agree, int wave, int budget);
 
+    public static native String solveArc(long handle, String taskJson, String taskId, int views, String policy,
+                                         int agree, int wave, int budget);
+
     public static native int defaultViews(long handle);
 
     public static native void close(long handle);

@@ -27,6 +27,17 @@ object TrmNative {
     @JvmStatic external fun solveViews(handle: Long, puzzle: String, halting: String, threshold: Double, views: Int,
                                        policy: String, agree: Int, wave: Int, budget: Int): String
 
+    /** Solves an ARC task ([taskJson]: its JSON as ARC ships it, train pairs, test inputs, outputs
+     *  optional) with the bundle's views of [taskId] (an ARC bundle's task_rows: each view the input
+     *  under one of the task's augmentations, with its own puzzle row), each answer cropped, mapped back
+     *  and voted. [views]: the task's first K views (0: all it lists); [policy], [agree], [wave],
+     *  [budget] as in [solveViews] ("" and 0s: the full vote). Returns the JSON of `trm-edge run
+     *  --arc-task --json`: per test input the attempts (grids as lists of rows, best first), votes
+     *  ([count, mean halt probability]), view_steps, correct@1/correct@2 where the task gives the output;
+     *  pass@1, pass@2, ms. */
+    @JvmStatic external fun solveArc(handle: Long, taskJson: String, taskId: String, views: Int, policy: String,
+                                     agree: Int, wave: Int, budget: Int): String
+
     /** The manifest's views.count: how many views the bundle's maker says to run. */
     @JvmStatic external fun defaultViews(handle: Long): Int
 
