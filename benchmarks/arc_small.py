@@ -51,7 +51,7 @@ def main() -> None:
         t0 = time.perf_counter()
         ev = evaluate(a.model, data, puzzles=10**9, thresholds=(0.5,), threads=a.threads, progress=True)
         v = ev["arc_vote"]
-        res["reference"] = {"pass@1": v["pass@1"], "pass@2": v["pass@2"], "tasks": v["tasks"],
+        res["reference"] = {"pass@1": v["pass@1"], "pass@2": v["pass@2"], "tasks": v["tasks"], "steps": ev["max_steps"],
                             "rows": ev["puzzles"], "seconds": time.perf_counter() - t0}
         print(f"reference (eager fp32, every augmentation, fixed {ev['max_steps']} steps): "
               f"pass@1 {v['pass@1']:.1%}, pass@2 {v['pass@2']:.1%} over {v['tasks']} tasks")
@@ -88,7 +88,7 @@ def main() -> None:
           "| how | views | policy | pass@1 | pass@2 | view-steps / test input | ms / test input |", "|---|---|---|---|---|---|---|"]
     if "reference" in res:
         r = res["reference"]
-        md.append(f"| the reference's evaluation: eager fp32, fixed 16 steps | every augmentation | vote | "
+        md.append(f"| the reference's evaluation: eager fp32, fixed {r['steps']} steps | every augmentation | vote | "
                   f"{r['pass@1']:.1%} | {r['pass@2']:.1%} | | |")
     for r in res["rows"]:
         md.append(f"| {b.backend} bundle, q_halt | {r['views']} | {r['policy']} | {r['pass@1']:.1%} | {r['pass@2']:.1%} | "
