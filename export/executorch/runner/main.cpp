@@ -332,8 +332,10 @@ void print_arc(const trm::ArcResult& r, const trm::Manifest& m, bool json) {
   for (size_t i = 0; i < r.tests.size(); ++i) {
     const trm::ArcTestResult& t = r.tests[i];
     for (size_t a = 0; a < t.attempts.size(); ++a) {
+      char q6[64];   // the 6-place value the JSON gives, shown to 3 places (as Python rounds, then formats)
+      std::snprintf(q6, sizeof q6, "%.6f", t.attempts[a].mean_q);
       std::printf("test %zu, attempt %zu: %d of %d views, mean halt probability %.3f\n", i + 1, a + 1, t.attempts[a].votes,
-                  r.views, t.attempts[a].mean_q);
+                  r.views, std::strtod(q6, nullptr));
       std::printf("%s\n", t.attempts[a].grid ? trm::format_grid(*t.attempts[a].grid).c_str()
                                             : "(no grid: the views' answers held none)");
     }
