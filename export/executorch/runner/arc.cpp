@@ -307,7 +307,11 @@ bool TrmRunner::solve_arc(const std::string& task_json, const std::string& task_
 
 bool TrmRunner::solve_arc(const std::vector<ArcTest>& tests, const std::string& task_id, const ArcOptions& options,
                           ArcResult* out, std::string* error) {
-  if (solve_arc_checked(tests, task_id, options, out, error)) return true;
+  try {   // no exception crosses the API (a JNI caller would crash): std::bad_alloc on a huge task
+    if (solve_arc_checked(tests, task_id, options, out, error)) return true;
+  } catch (const std::exception& e) {
+    *error = std::string("cannot solve the ARC task: ") + e.what();
+  }
   *error = one_line(*error);
   return false;
 }
@@ -328,6 +332,11 @@ bool TrmRunner::solve_arc_checked(const std::vector<ArcTest>& tests, const std::
       *error = "test " + std::to_string(i) + " of the ARC task: " + why;
       return false;
     }
+  }
+  if (tests.size() > kMaxArcTests) {
+    *error = "the ARC task has " + std::to_string(tests.size()) + " test inputs; the runner takes at most " +
+             std::to_string(kMaxArcTests) + " (ARC's tasks have 1 to 4)";
+    return false;
   }
   // its views (task_views)
   if (m.task_rows.empty()) {

@@ -29,6 +29,7 @@ constexpr int kArcSide = 30;                      // the largest canvas (the ref
 constexpr int64_t kArcPad = 0, kArcEos = 1, kArcColour = 2;
 constexpr int64_t kArcVocab = 12;                 // PAD, EOS, 10 colours
 constexpr size_t kMaxArcJsonBytes = size_t(64) << 20;   // an ARC task's JSON is a few kB
+constexpr size_t kMaxArcTests = 64;               // test inputs per task (ARC's have 1 to 4), all in one batch
 
 struct Grid {
   int rows = 0, cols = 0;
