@@ -211,3 +211,16 @@ def test_bad_tasks_and_identifiers_are_one_line(arc, tmp_path, capsys):
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and message in err, (argv, err)
     assert not any((tmp_path / b).exists() for b in ("b1", "b2", "b3", "b4"))
+
+
+@pytest.mark.parametrize("suffix", ["|||x3|||0123456789", "|||t03|||0123456789", "|||t+3|||0123456789",
+                                    "|||t8|||0123456789", "|||t3|||012345678\u0669", "|||t3|||0123456788"])
+def test_a_view_name_off_the_reference_format_is_refused(arc, suffix):
+    """Rule 8 takes exactly `id` or `id|||t<0-7>|||<the 10 ASCII digits of a colour permutation>`, as the
+    C++ runner does."""
+    from trm_edge.runtime.manifest import task_rows_errors
+    m = json.loads((arc["bundle"] / "manifest.json").read_text())
+    t = m["task_rows"]["tasks"][0]
+    assert task_rows_errors(m) == []
+    t["views"][1]["name"] = t["id"] + suffix
+    assert any("is not a view of task" in e for e in task_rows_errors(m))

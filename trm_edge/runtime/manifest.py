@@ -292,6 +292,9 @@ def contract_errors(m: dict) -> list[str]:
             + task_rows_errors(m))
 
 
+VIEW_NAME = re.compile(r"[^|]+(\|\|\|t[0-7]\|\|\|[0-9]{10})?", re.ASCII)
+
+
 def task_rows_errors(m: dict) -> list[str]:
     """Rule 8: task_rows. Task ids distinct; every view's name is its task's (the id, or the id with a
     dihedral t0-t7 and a permutation of the colours 0-9); its row inside the shipped table (init_bin's
@@ -309,10 +312,12 @@ def task_rows_errors(m: dict) -> list[str]:
             errs.append(f"task_rows names task {t['id']!r} twice")
         ids.add(t["id"])
         for v in t["views"]:
-            try:
-                task_id, _ = Augmentation.from_reference_name(v["name"])
-            except (ValueError, IndexError):
-                task_id = None
+            task_id = None
+            if VIEW_NAME.fullmatch(v["name"]):       # exactly id, or id|||t<0-7>|||<10 ASCII digits>, as the runner
+                try:
+                    task_id, _ = Augmentation.from_reference_name(v["name"])
+                except ValueError:               # digits that are no permutation of 0-9
+                    pass
             if task_id != t["id"]:
                 errs.append(f"task_rows: view {v['name'][:80]!r} is not a view of task {t['id']!r} "
                             f"(task, or task|||t<0-7>|||<a permutation of 0-9>)")
