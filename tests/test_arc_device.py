@@ -56,6 +56,16 @@ def bundle(arc):
     return Bundle(arc["bundle"])
 
 
+@pytest.fixture(scope="module")
+def half(arc):
+    """The same export with --table-dtype float16: the table's rows stored as IEEE half."""
+    out = arc["dir"] / "bundle-fp16"
+    assert main(["export", "--target", "onnx", "--model", str(arc["ckpt"]), "--identifiers",
+                 str(arc["dir"] / "data" / "identifiers.json"), "--tasks", "all-test", "--views", str(VIEWS),
+                 "--table-dtype", "float16", "--out", str(out)]) == 0
+    return out
+
+
 def test_the_bundle_ships_the_test_tasks_rows(arc, bundle):
     from trm_edge.checkpoint import load_checkpoint
     tr = bundle.manifest["task_rows"]
@@ -202,6 +212,8 @@ def test_bad_tasks_and_identifiers_are_one_line(arc, tmp_path, capsys):
          "--identifiers and --tasks go together"),
         (["export", "--target", "onnx", "--model", str(arc["ckpt"]), "--identifiers", str(tmp_path / "none.json"),
           "--tasks", "all-test", "--out", str(tmp_path / "b3")], "no identifiers file at"),
+        (["export", "--target", "onnx", "--model", str(arc["ckpt"]), "--table-dtype", "float16",
+          "--out", str(tmp_path / "b5")], "--table-dtype sets how the chosen tasks' table rows are stored"),
     ]
     small = save_checkpoint(_arc_model(10), tmp_path / "small.safetensors", task={"name": "arc"})
     cases.append((["export", "--target", "onnx", "--model", str(small), "--identifiers", ids, "--tasks", task_id,
@@ -210,7 +222,7 @@ def test_bad_tasks_and_identifiers_are_one_line(arc, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and message in err, (argv, err)
-    assert not any((tmp_path / b).exists() for b in ("b1", "b2", "b3", "b4"))
+    assert not any((tmp_path / b).exists() for b in ("b1", "b2", "b3", "b4", "b5"))
 
 
 @pytest.mark.parametrize("suffix", ["|||x3|||0123456789", "|||t03|||0123456789", "|||t+3|||0123456789",
@@ -224,3 +236,118 @@ def test_a_view_name_off_the_reference_format_is_refused(arc, suffix):
     assert task_rows_errors(m) == []
     t["views"][1]["name"] = t["id"] + suffix
     assert any("is not a view of task" in e for e in task_rows_errors(m))
+
+
+def test_a_float16_table_is_half_the_size_and_solves_as_its_rounded_rows(arc, bundle, half):
+    """--table-dtype float16: the rows in init.npz and init.bin as IEEE half (the manifest says so: task_rows.dtype,
+    init_bin's per-array dtype; y_init and z_init stay float32), half the bytes; the runtime widens them once
+    and the same step graph runs: solve_arc's answers are those of the float32 bundle with its rows rounded."""
+    from trm_edge.runtime.bundle import Bundle
+    b16, m32 = Bundle(half), bundle.manifest
+    m16 = b16.manifest
+    assert m16["task_rows"]["dtype"] == "float16" and m32["task_rows"]["dtype"] == "float32"
+    assert m16["task_rows"]["tasks"] == m32["task_rows"]["tasks"]
+    arrays = {a["name"]: a for a in m16["init_bin"]["arrays"]}
+    assert m16["init_bin"]["dtype"] == "float32" and arrays["puzzle_emb_table"]["dtype"] == "float16"
+    assert "dtype" not in arrays["y_init"] and "dtype" not in arrays["z_init"]
+    assert all("dtype" not in a for a in m32["init_bin"]["arrays"])        # a float32 bundle's manifest as before
+    rows, width = arrays["puzzle_emb_table"]["shape"]
+    assert m16["files"]["init.bin"]["bytes"] == m32["files"]["init.bin"]["bytes"] - rows * width * 2
+    with np.load(half / "init.npz") as f16, np.load(arc["bundle"] / "init.npz") as f32:
+        t16, t32 = f16["puzzle_emb_table"], f32["puzzle_emb_table"]
+        assert f16["y_init"].dtype == np.float32 and np.array_equal(f16["z_init"], f32["z_init"])
+    assert t16.dtype == np.float16 and t16.nbytes * 2 == t32.nbytes and np.array_equal(t16, t32.astype(np.float16))
+    raw = (half / "init.bin").read_bytes()[arrays["puzzle_emb_table"]["offset"]:]
+    assert len(raw) == t16.nbytes and np.array_equal(np.frombuffer(raw, "<f2").reshape(t16.shape), t16)
+    assert b16.puzzle_table.dtype == np.float32 and np.array_equal(b16.puzzle_table, t16.astype(np.float32))
+    assert not np.array_equal(b16.puzzle_table, bundle.puzzle_table)          # the rounding is real
+
+    rounded = Bundle(arc["bundle"])
+    rounded.puzzle_table = rounded.puzzle_table.astype(np.float16).astype(np.float32)
+    for task_id in list(arc["tests"])[:6]:
+        task = arc["tests"][task_id]
+        assert b16.solve_arc(task, task_id) == rounded.solve_arc(task, task_id), task_id
+
+
+def test_the_export_says_the_float16_table_s_size(arc):
+    from trm_edge.export.task_rows import describe, plan
+    ids = arc["dir"] / "data" / "identifiers.json"
+    p32, p16 = (plan(ids, "all-test", VIEWS, len(arc["ids"]), 512, d) for d in ("float32", "float16"))
+    n = 1 + VIEWS * len(arc["tests"])
+    assert (p32["bytes"], p16["bytes"]) == (n * 512 * 4, n * 512 * 2)
+    assert f"{n:,} rows x 512 x 2 bytes (float16) = {n * 1024 / 2**20:.2f} MB" in describe(p16, 512)
+    assert f"x 4 bytes (float32) = {n * 2048 / 2**20:.2f} MB" in describe(p32, 512)
+
+
+def test_a_nan_in_a_float16_table_is_one_line(arc, half, tmp_path, capsys):
+    """A NaN (or an infinity) in the float16 table, its hash recorded as a tamperer would: refused on
+    opening, in one line."""
+    import shutil
+
+    from hostile_bundles import rehash
+
+    from trm_edge.errors import TRMEdgeError
+    from trm_edge.runtime.bundle import Bundle
+    task_id = list(arc["tests"])[0]
+    f = tmp_path / "task.json"
+    f.write_text(json.dumps(arc["tests"][task_id]))
+    for bad in (np.nan, np.inf):
+        d = tmp_path / f"nan-{bad}"
+        shutil.copytree(half, d)
+        with np.load(d / "init.npz") as init:
+            arrays = dict(init)
+        arrays["puzzle_emb_table"][1, 3] = bad
+        np.savez(d / "init.npz", **arrays)
+        rehash(d, "init.npz")
+        with pytest.raises(TRMEdgeError, match="puzzle_emb_table holds NaN or infinite values") as e:
+            Bundle(d)
+        assert "\n" not in str(e.value)
+        capsys.readouterr()
+        assert main(["run", str(d), "--arc-task", str(f)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and "holds NaN or infinite values" in err, err
+
+
+@pytest.mark.parametrize("case, phrase", [
+    ("task_rows says float32", "task_rows.dtype is float32 but init_bin's puzzle_emb_table is float16"),
+    ("y_init float16", "init_bin.y_init is float16; only puzzle_emb_table may be"),
+    ("table float64", "float64"),
+    ("init.npz table float32", "not float16 of the shape trm_config gives"),
+])
+def test_a_float16_table_the_manifest_does_not_match_is_one_line(arc, half, tmp_path, case, phrase):
+    """Rule 8 ties task_rows.dtype to init_bin's table; float16 is for the table alone; init.npz holds what the
+    manifest says."""
+    import shutil
+
+    from hostile_bundles import manifest, rehash, write
+
+    from trm_edge.errors import TRMEdgeError
+    from trm_edge.runtime.bundle import Bundle
+    d = tmp_path / "b"
+    shutil.copytree(half, d)
+    m = manifest(d)
+    arrays = {a["name"]: a for a in m["init_bin"]["arrays"]}
+    if case == "task_rows says float32":
+        m["task_rows"]["dtype"] = "float32"
+    elif case == "y_init float16":
+        arrays["y_init"]["dtype"] = "float16"
+    elif case == "table float64":
+        arrays["puzzle_emb_table"]["dtype"] = "float64"
+    write(d, m)
+    if case == "init.npz table float32":
+        with np.load(d / "init.npz") as init:
+            a = dict(init)
+        a["puzzle_emb_table"] = a["puzzle_emb_table"].astype(np.float32)
+        np.savez(d / "init.npz", **a)
+        rehash(d, "init.npz")
+    with pytest.raises(TRMEdgeError, match=phrase) as e:
+        Bundle(d)
+    assert "\n" not in str(e.value)
+
+
+def test_a_table_float16_cannot_hold_is_refused_at_export():
+    from trm_edge.export.bundle import ExportError, table_as
+    t = np.array([[1.5, -65504.0], [65519.0, 0.1]], dtype=np.float32)          # 65519 still rounds to 65504
+    assert table_as(t, "float16").dtype == np.float16
+    with pytest.raises(ExportError, match=r"float16 cannot hold \(70000; float16 ends at 65504\)"):
+        table_as(np.array([[1.0, -7e4]], dtype=np.float32), "float16")

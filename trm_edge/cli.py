@@ -514,15 +514,20 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
               "checkpoint's puzzle table); with --tasks, ship those tasks' rows")
 @click.option("--tasks", help="ARC, with --identifiers: all-test (test_puzzles.json beside it) or ID,ID,...; each "
               "task ships its first --views rows (default 8)")
+@click.option("--table-dtype", type=click.Choice(["float32", "float16"]), help="ARC, with --tasks: store the shipped "
+              "table rows as float32 (default) or float16 (half the size; the step still runs in float32)")
 @view_options
-def export(target, model, config, precision, batch, out, threshold, verbose, identifiers, tasks, views, policy, agree,
-           wave, budget, verify):
+def export(target, model, config, precision, batch, out, threshold, verbose, identifiers, tasks, table_dtype, views,
+           policy, agree, wave, budget, verify):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     from trm_edge.targets import target as target_row
     require(target_row(target).extra, f"trm-edge export --target {target}")
     from trm_edge.export.bundle import export_bundle
     from trm_edge.quiet import quiet
     decide = _decision(policy, agree, wave, budget, verify)
+    if table_dtype is not None and tasks is None:
+        raise TRMEdgeError("--table-dtype sets how the chosen tasks' table rows are stored: give --identifiers and "
+                           "--tasks as well (a bundle without them ships its small table as float32)")
     m = _load(model, config, "export")
     name = Path(model).stem if model else DEFAULT_MODEL.stem
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
@@ -536,7 +541,8 @@ def export(target, model, config, precision, batch, out, threshold, verbose, ide
         c = m.config
         if not c.puzzle_emb_ndim:
             raise TRMEdgeError("this checkpoint has no puzzle table; drop --identifiers and --tasks")
-        rows = task_rows.plan(identifiers, tasks, views or 8, c.num_puzzle_identifiers, c.puzzle_emb_ndim)
+        rows = task_rows.plan(identifiers, tasks, views or 8, c.num_puzzle_identifiers, c.puzzle_emb_ndim,
+                              table_dtype or "float32")
         click.echo(f"puzzle table: {task_rows.describe(rows, c.puzzle_emb_ndim)}")
         views = 1                      # views live in task_rows, one per row; the loop's own list is the identity
     if views is None:     # the task's measured recommendation (data/task.py), its policy from decide.RECOMMENDED

@@ -1,6 +1,7 @@
 """The export pipeline shared by every target: stage, export, init, manifest, parity, embed, move."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import platform
@@ -52,16 +53,53 @@ def _stage_error(target: str, stage: str, e: Exception) -> ExportError:
 
 
 def write_init_bin(stage: Path, arrays: dict) -> dict:
-    """init.npz's arrays again as one raw little-endian float32 file, and where each one starts:
-    what a native runner reads without a zip or .npy parser."""
+    """init.npz's arrays again as one raw little-endian file, and where each one starts: what a native
+    runner reads without a zip or .npy parser. float32 (init_bin.dtype, the default), except a float16
+    array (the puzzle table exported with --table-dtype float16), stored as IEEE half and marked with its
+    own "dtype"."""
     layout, offset = [], 0
     with open(stage / INIT_BIN, "wb") as f:
         for name, a in arrays.items():
-            a = np.ascontiguousarray(a, dtype="<f4")
+            half = np.asarray(a).dtype == np.float16
+            a = np.ascontiguousarray(a, dtype="<f2" if half else "<f4")
             f.write(a.tobytes())
-            layout.append({"name": name, "shape": list(a.shape), "offset": offset})
+            layout.append({"name": name, "shape": list(a.shape), "offset": offset, **({"dtype": "float16"} if half else {})})
             offset += a.nbytes
     return {"file": INIT_BIN, "dtype": "float32", "byte_order": "little", "arrays": layout}
+
+
+def table_as(table: np.ndarray, dtype: str) -> np.ndarray:
+    """The shipped puzzle table in the manifest's task_rows.dtype: float32, or float16 (rounded to nearest;
+    a value beyond float16's range is refused rather than shipped as infinity)."""
+    if dtype == "float32":
+        return table.astype(np.float32)
+    if dtype != "float16":
+        raise ExportError(f"the table's dtype is float32 or float16, not {dtype!r}")
+    with np.errstate(over="ignore"):
+        half = table.astype(np.float16)
+    over = np.isinf(half) & np.isfinite(table)         # NaN and infinity stay as they were: refused when read
+    if over.any():
+        raise ExportError(f"the puzzle table holds values float16 cannot hold ({float(np.abs(table[over]).max()):g}; "
+                          f"float16 ends at 65504); export with --table-dtype float32")
+    return half
+
+
+@contextlib.contextmanager
+def _rows_as_shipped(model, task_rows: dict | None):
+    """The model's shipped table rows rounded as the bundle stores them (float16) while parity runs, so parity
+    measures the step graph, not the table's rounding; restored afterwards."""
+    if task_rows is None or task_rows.get("dtype", "float32") == "float32":
+        yield
+        return
+    rows = torch.as_tensor(task_rows["rows"])
+    with torch.no_grad():
+        kept = model.puzzle_emb[rows].clone()
+        model.puzzle_emb[rows] = kept.half().float()
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            model.puzzle_emb[rows] = kept
 
 
 def source_sha(source) -> str | None:
@@ -177,7 +215,8 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
 
         init = {"y_init": step.y_init, "z_init": step.z_init}
         if c.puzzle_emb_ndim and task_rows is not None:
-            init["puzzle_emb_table"] = model.puzzle_emb.detach()[task_rows["rows"]].numpy().astype(np.float32)
+            init["puzzle_emb_table"] = table_as(model.puzzle_emb.detach()[task_rows["rows"]].numpy(),
+                                                task_rows.get("dtype", "float32"))
         elif c.puzzle_emb_ndim and c.num_puzzle_identifiers <= MAX_SHIPPED_TABLE_ROWS:
             init["puzzle_emb_table"] = model.puzzle_emb.detach().numpy().astype(np.float32)
         np.savez(stage / INIT, **init)
@@ -210,7 +249,8 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         offline = mod.offline_check(stage / made.model_file, manifest)
         if offline is None:
             doing = "parity run"
-            parity = _parity(stage, model, precision, log, parity_puzzles, accuracy_puzzles, parity_steps)
+            with _rows_as_shipped(model, task_rows):
+                parity = _parity(stage, model, precision, log, parity_puzzles, accuracy_puzzles, parity_steps)
         else:   # the format cannot run on this machine: what could be verified, said so
             doing = "verification"
             parity = offline

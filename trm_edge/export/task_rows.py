@@ -7,7 +7,8 @@ The dataset's `identifiers.json` (the official builder's: index = puzzle identif
 `--identifiers identifiers.json --tasks all-test|ID,ID,... --views K` ships, per chosen task, its first
 K rows in table order (the builder puts a task's identity first, then its augmentations), plus row 0
 (the blank), and the manifest's `task_rows` lists them with their names, so an app runs a task's views
-by their rows (runtime/arc.py).
+by their rows (runtime/arc.py). `--table-dtype float16` stores those rows as IEEE half (half the bytes);
+runtimes widen them to float32 once, at load, and the step runs as before.
 """
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def plan(identifiers_path, tasks: str, views: int, table_rows: int, width: int, 
     """What an export ships for `--identifiers P --tasks T --views K`: {"rows": [0, ...] (the table rows, in
     the shipped order), "tasks": select(...), "source_rows", "dtype", "bytes"}; the manifest's task_rows
     without "rows" (each view's row is renumbered into the shipped table)."""
+    if dtype not in ("float32", "float16"):
+        raise TRMEdgeError(f"the shipped table is float32 or float16, not {dtype!r}")
     ids = read_identifiers(identifiers_path, table_rows)
     wanted = test_tasks(identifiers_path) if tasks == "all-test" else [t.strip() for t in tasks.split(",") if t.strip()]
     chosen = select(ids, wanted, views)
@@ -99,5 +102,5 @@ def describe(p: dict, width: int) -> str:
     per = {len(t["views"]) for t in p["tasks"]}
     k = per.pop() if len(per) == 1 else f"{min(len(t['views']) for t in p['tasks'])}-{max(len(t['views']) for t in p['tasks'])}"
     return (f"{n} task(s) x {k} view(s) + the blank = {len(p['rows']):,} rows x {width} x "
-            f"{np.dtype(p['dtype']).itemsize} bytes = {p['bytes'] / 2**20:.2f} MB, against "
+            f"{np.dtype(p['dtype']).itemsize} bytes ({p['dtype']}) = {p['bytes'] / 2**20:.2f} MB, against "
             f"{p['source_bytes'] / 2**20:,.1f} MB for the whole table ({p['source_rows']:,} rows, float32)")

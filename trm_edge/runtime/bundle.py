@@ -51,8 +51,17 @@ def open_backend(target: str, model_file, manifest: dict, verbose: bool = False,
         return backend_for(target)(model_file, manifest, **options)
 
 
-def _read_init(path: Path, config: dict) -> dict:
-    """init.npz's arrays, checked: float32, finite, the shapes trm_config gives; no pickles."""
+def table_dtype(m: dict) -> str:
+    """How the manifest says the shipped puzzle table is stored: float32, or float16 (export --table-dtype
+    float16; init_bin's puzzle_emb_table entry, which rule 8 ties to task_rows.dtype)."""
+    init_bin = m.get("init_bin") or {}
+    entry = next((a for a in init_bin.get("arrays", []) if a["name"] == "puzzle_emb_table"), {})
+    return entry.get("dtype", init_bin.get("dtype", "float32"))
+
+
+def _read_init(path: Path, config: dict, table: str = "float32") -> dict:
+    """init.npz's arrays, checked: float32 (puzzle_emb_table: `table`, float32 or float16, as the manifest
+    says), finite, the shapes trm_config gives; no pickles. A float16 table is widened to float32 here, once."""
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as init:
             arrays = {k: init[k] for k in init.files}
@@ -65,11 +74,14 @@ def _read_init(path: Path, config: dict) -> dict:
     for name, a in arrays.items():
         if name not in ("y_init", "z_init", "puzzle_emb_table"):
             continue
-        if a.dtype != np.float32 or not init_shape_ok(name, a.shape, config):
-            raise BundleError(f"{path}: {name} is {a.dtype} {list(a.shape)}, not float32 of the shape trm_config gives; "
+        want = table if name == "puzzle_emb_table" else "float32"
+        if a.dtype != np.dtype(want) or not init_shape_ok(name, a.shape, config):
+            raise BundleError(f"{path}: {name} is {a.dtype} {list(a.shape)}, not {want} of the shape trm_config gives; "
                               f"re-export the bundle")
         if not np.isfinite(a).all():
             raise BundleError(f"{path}: {name} holds NaN or infinite values; re-export from a good checkpoint")
+        if a.dtype != np.float32:
+            arrays[name] = a.astype(np.float32)
     return arrays
 
 
@@ -96,7 +108,7 @@ class Bundle(Solver):
             self.listed_views = None
             self.views_recommended = ()
         self.backend = f"{m['target']} {m['precision']}"
-        init = _read_init(bundle_file(self.path, m, INIT, "init file", verify), self.config)
+        init = _read_init(bundle_file(self.path, m, INIT, "init file", verify), self.config, table_dtype(m))
         self.y_init, self.z_init = init["y_init"], init["z_init"]
         self.puzzle_table = init.get("puzzle_emb_table")
         model_file = bundle_file(self.path, m, m["model_file"], "model_file", verify)

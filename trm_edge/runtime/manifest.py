@@ -6,7 +6,8 @@ A bundle is a directory:
                     (the same file is export/bundle.schema.json for native readers)
     <model_file>    the step graph for one target (step.onnx, step.pte, step.mlpackage, step.tflite)
     init.npz        y_init, z_init [D] float32 (and puzzle_emb_table [rows, ndim] when the table is small)
-    init.bin        the same arrays as raw little-endian float32, for native readers
+    init.bin        the same arrays as raw little-endian float32, for native readers (an ARC table exported
+                    with --table-dtype float16: that array as float16, in init.npz as well)
 
 The rules every runtime applies before it opens anything (export/README.md lists them, numbered):
  1. manifest.json is a regular file (no symlink) of at most 16 MiB, UTF-8 JSON, valid against the schema.
@@ -17,7 +18,8 @@ The rules every runtime applies before it opens anything (export/README.md lists
     folder holding only regular files and folders, no symlinks); its size is compared before hashing.
  5. Its sha256 matches.
  6. `inputs`/`outputs` are exactly what `trm_config` gives (names, order, shapes, dtypes), and
-    `init_bin`'s arrays lie inside init.bin with the shapes `trm_config` gives.
+    `init_bin`'s arrays lie inside init.bin (float32, float16 only for puzzle_emb_table) with the shapes
+    `trm_config` gives.
 
 This module needs the standard library and jsonschema alone: anything that can read JSON can run a bundle.
 """
@@ -38,6 +40,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INIT = "init.npz"
 INIT_BIN = "init.bin"     # the same arrays, raw little-endian float32, for native readers (see manifest "init_bin")
+ITEMSIZE = {"float32": 4, "float16": 2}   # init_bin's dtypes: float32, or float16 for a puzzle_emb_table
 SCHEMA_FILE = Path(__file__).with_name("bundle.schema.json")
 MAX_MANIFEST_BYTES = 16 << 20
 MAX_STEPS = 1024          # the schema's bound on halting.max_steps (the reference uses 16)
@@ -277,7 +280,10 @@ def contract_errors(m: dict) -> list[str]:
         seen = set()
         size = listed.get(init_bin["file"], {}).get("bytes", 0)
         for a in init_bin["arrays"]:
-            n = math.prod(a["shape"]) * 4
+            dtype = a.get("dtype", init_bin["dtype"])
+            n = math.prod(a["shape"]) * ITEMSIZE[dtype]
+            if dtype != "float32" and a["name"] != "puzzle_emb_table":
+                errs.append(f"init_bin.{a['name']} is {dtype}; only puzzle_emb_table may be (y_init and z_init are float32)")
             if a["name"] in seen:
                 errs.append(f"init_bin lists {a['name']} twice")
             seen.add(a["name"])
@@ -296,17 +302,21 @@ VIEW_NAME = re.compile(r"[^|]+(\|\|\|t[0-7]\|\|\|[0-9]{10})?", re.ASCII)
 
 
 def task_rows_errors(m: dict) -> list[str]:
-    """Rule 8: task_rows. Task ids distinct; every view's name is its task's (the id, or the id with a
-    dihedral t0-t7 and a permutation of the colours 0-9); its row inside the shipped table (init_bin's
-    puzzle_emb_table), not the blank row 0; no row twice."""
+    """Rule 8: task_rows. Its dtype is init_bin's puzzle_emb_table's; task ids distinct; every view's name is
+    its task's (the id, or the id with a dihedral t0-t7 and a permutation of the colours 0-9); its row inside
+    the shipped table (init_bin's puzzle_emb_table), not the blank row 0; no row twice."""
     tr = m.get("task_rows")
     if tr is None:
         return []
     from trm_edge.data.arc import Augmentation
-    table = next((a["shape"][0] for a in (m.get("init_bin") or {}).get("arrays", []) if a["name"] == "puzzle_emb_table"), None)
-    if table is None:
+    init_bin = m.get("init_bin") or {}
+    entry = next((a for a in init_bin.get("arrays", []) if a["name"] == "puzzle_emb_table"), None)
+    if entry is None:
         return ["task_rows is given but the bundle ships no puzzle_emb_table; re-export with --identifiers"]
+    table, dtype = entry["shape"][0], entry.get("dtype", init_bin["dtype"])
     errs, ids, rows = [], set(), set()
+    if tr["dtype"] != dtype:
+        errs.append(f"task_rows.dtype is {tr['dtype']} but init_bin's puzzle_emb_table is {dtype}; re-export the bundle")
     for t in tr["tasks"]:
         if t["id"] in ids:
             errs.append(f"task_rows names task {t['id']!r} twice")
