@@ -256,3 +256,129 @@ def test_bad_task_rows_are_refused_in_one_line_by_both(native_runner, arc, tmp_p
     with pytest.raises(TRMEdgeError, match="task_rows") as e:
         Bundle(d)
     assert "\n" not in str(e.value) and phrase in str(e.value)
+
+
+HALF_PROGRAM = r'''
+#include <cstdio>
+#include <cstring>
+#include "half.h"
+int main() {
+  for (unsigned h = 0; h < 65536; ++h) {
+    const float f = trm::half_to_float(static_cast<uint16_t>(h));
+    unsigned char b[4];
+    std::memcpy(b, &f, 4);
+    std::fwrite(b, 1, 4, stdout);
+  }
+}
+'''
+
+
+def test_half_to_float_is_exact_on_every_half(tmp_path):
+    """runner/half.h (how init.bin's float16 table is read) on all 65536 halves against numpy's conversion:
+    zeros of both signs, subnormals, normals and infinities bit for bit; every NaN a NaN."""
+    import numpy as np
+    from native_build import RUNNER_DIR
+    (tmp_path / "half.cpp").write_text(HALF_PROGRAM)
+    exe = tmp_path / "half"
+    r = subprocess.run(["g++", "-std=c++17", "-O2", "-Wall", "-Werror", "-I", str(RUNNER_DIR), str(tmp_path / "half.cpp"),
+                        "-o", str(exe)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = np.frombuffer(subprocess.run([str(exe)], capture_output=True, timeout=60, check=True).stdout, "<f4")
+    want = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+    assert got.shape == want.shape
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan) and nan.sum() == 2 * 1023
+    assert np.array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32))
+
+
+def _half_table(arc, tmp_path: Path, change=None) -> Path:
+    """A copy of the bundle with its table stored as a --table-dtype float16 export stores it: init.npz and
+    init.bin (written by the exporter's write_init_bin), init_bin's per-array dtype and task_rows.dtype, the
+    hashes recorded. `change(table)` may edit the float16 table first."""
+    import numpy as np
+    from hostile_bundles import manifest, rehash, write
+
+    from trm_edge.export.bundle import write_init_bin
+    d = tmp_path / "bundle-fp16"
+    shutil.copytree(arc["bundle"], d)
+    with np.load(d / "init.npz") as init:
+        arrays = dict(init)
+    arrays["puzzle_emb_table"] = arrays["puzzle_emb_table"].astype(np.float16)
+    if change is not None:
+        change(arrays["puzzle_emb_table"])
+    np.savez(d / "init.npz", **arrays)
+    m = manifest(d)
+    m["init_bin"] = write_init_bin(d, arrays)
+    m["task_rows"]["dtype"] = "float16"
+    write(d, m)
+    rehash(d, "init.npz")
+    rehash(d, "init.bin")
+    return d
+
+
+def test_a_float16_table_solves_as_python(native_runner, arc, tmp_path):
+    """A bundle whose table is float16 (with a subnormal, a negative zero and the smallest normal among its rows'
+    values): the runner widens it as Python does, so every task solves as Bundle.solve_arc solves it."""
+    import numpy as np
+
+    from trm_edge.runtime.bundle import Bundle
+
+    def specials(t):
+        t[1, :3] = np.array([0x0001, 0x8000, 0x0400], dtype=np.uint16).view(np.float16)
+    d = _half_table(arc, tmp_path, specials)
+    m = json.loads((d / "manifest.json").read_text())
+    table = next(a for a in m["init_bin"]["arrays"] if a["name"] == "puzzle_emb_table")
+    assert table["dtype"] == "float16" and m["files"]["init.bin"]["bytes"] == \
+        json.loads((arc["bundle"] / "manifest.json").read_text())["files"]["init.bin"]["bytes"] - 2 * np.prod(table["shape"])
+    b = Bundle(d)
+    for tid in TASKS:
+        _same(_solve(native_runner, d, arc["files"][tid]), b.solve_arc(arc["tasks"][tid], tid), f"{tid} float16")
+
+
+@pytest.mark.parametrize("bad", [0x7E00, 0xFC00])     # a NaN, minus infinity
+def test_a_nan_in_a_float16_table_is_refused_in_one_line(native_runner, arc, tmp_path, bad):
+    import numpy as np
+
+    def poison(t):
+        t[2, 5] = np.array([bad], dtype=np.uint16).view(np.float16)[0]
+    d = _half_table(arc, tmp_path, poison)
+    r = _run(native_runner, d, "--arc-task", arc["files"][TASKS[0]])
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and "puzzle_emb_table holds NaN or infinite values" in r.stderr, r.stderr
+
+
+def _edit_half(arc, tmp_path: Path, case: str) -> Path:
+    d = _half_table(arc, tmp_path)
+    m = json.loads((d / "manifest.json").read_text())
+    arrays = {a["name"]: a for a in m["init_bin"]["arrays"]}
+    if case == "task_rows says float32":
+        m["task_rows"]["dtype"] = "float32"
+    elif case == "y_init float16":
+        arrays["y_init"]["dtype"] = "float16"
+    elif case == "table float64":
+        arrays["puzzle_emb_table"]["dtype"] = "float64"
+    elif case == "table read as float32":       # past the end of init.bin at 4 bytes a value
+        del arrays["puzzle_emb_table"]["dtype"]
+        m["task_rows"]["dtype"] = "float32"
+    (d / "manifest.json").write_text(json.dumps(m))
+    return d
+
+
+@pytest.mark.parametrize("case, phrase", [
+    ("task_rows says float32", "task_rows.dtype is float32 but init_bin's puzzle_emb_table is float16"),
+    ("y_init float16", "init_bin.y_init is float16; only puzzle_emb_table may be"),
+    ("table float64", "float64"),
+    ("table read as float32", "puzzle_emb_table ends"),
+])
+def test_a_float16_table_the_manifest_does_not_match_is_refused_by_both(native_runner, arc, tmp_path, case, phrase):
+    """Rule 8 ties task_rows.dtype to init_bin's table's; float16 is for the table alone; an array's bytes at its
+    dtype lie inside init.bin (rule 6): natively as in trm_edge.runtime."""
+    from trm_edge.errors import TRMEdgeError
+    from trm_edge.runtime.bundle import Bundle
+    d = _edit_half(arc, tmp_path, case)
+    r = _run(native_runner, d, "--arc-task", arc["files"][TASKS[0]])
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and phrase in r.stderr, r.stderr
+    with pytest.raises(TRMEdgeError, match=phrase) as e:
+        Bundle(d)
+    assert "\n" not in str(e.value)

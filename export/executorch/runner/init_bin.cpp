@@ -5,9 +5,12 @@
 #include <cstring>
 
 #include "bundle_file.h"
+#include "half.h"
 
 namespace trm {
 namespace {
+
+float little_endian_half(const unsigned char* p) { return half_to_float(uint16_t(p[0] | p[1] << 8)); }
 
 float little_endian_float(const unsigned char* p) {
   const uint32_t bits = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
@@ -61,15 +64,20 @@ bool read_init_bin(const Manifest& m, InitState* out, std::string* error) {
                (state ? shape_text({D}) : "[rows, " + std::to_string(m.puzzle_emb_ndim) + "]");
       return false;
     }
-    const uint64_t n = static_cast<uint64_t>(elements(a->shape));
-    if (a->offset > bytes.size() || n > (bytes.size() - a->offset) / 4) {
+    if (a->float16 && state) {
+      *error = m.dir + ": init_bin " + name + " is float16; only puzzle_emb_table may be (y_init and z_init are float32)";
+      return false;
+    }
+    const uint64_t n = static_cast<uint64_t>(elements(a->shape)), size = a->itemsize();
+    if (a->offset > bytes.size() || n > (bytes.size() - a->offset) / size) {
       *error = m.dir + ": " + m.init_file + " is too short for " + name + " (" + std::to_string(bytes.size()) +
                " bytes); re-export or re-copy it";
       return false;
     }
     dst->resize(n);
-    for (uint64_t i = 0; i < n; ++i) {
-      (*dst)[i] = little_endian_float(&bytes[a->offset + 4 * i]);
+    for (uint64_t i = 0; i < n; ++i) {   // a float16 table is widened here, once
+      const unsigned char* p = &bytes[a->offset + size * i];
+      (*dst)[i] = a->float16 ? little_endian_half(p) : little_endian_float(p);
       if (!std::isfinite((*dst)[i])) {
         *error = m.dir + ": " + m.init_file + ": " + name + " holds NaN or infinite values; re-export from a good checkpoint";
         return false;

@@ -1,5 +1,6 @@
 // The initial states from init.bin: raw little-endian float32 arrays laid out as the manifest's
-// "init_bin" says (written by trm_edge.export.bundle.write_init_bin).
+// "init_bin" says (written by trm_edge.export.bundle.write_init_bin); a puzzle_emb_table marked
+// "dtype": "float16" (export --table-dtype float16) is IEEE half, widened to float32 on reading.
 #pragma once
 
 #include <cstdint>

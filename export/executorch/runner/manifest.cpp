@@ -411,6 +411,9 @@ void init_bin_of(const json* init, Manifest* m) {
       a.shape.push_back(integer(d, at + ".shape[]", 1, kMaxDim));
     }
     a.offset = static_cast<uint64_t>(integer(key(arrays[i], "offset", at), at + ".offset", 0, kNoMax));
+    if (const json* d = optional_key(arrays[i], "dtype")) {   // the array's own; init_bin.dtype otherwise
+      a.float16 = one_of(*d, at + ".dtype", {"float32", "float16"}) == "float16";
+    }
     m->init_arrays.push_back(std::move(a));
   }
 }
@@ -547,7 +550,7 @@ bool parse_view_name(const std::string& name, std::string* task, TaskView* view)
   return true;
 }
 
-// task_rows (optional; the schema's part): {"source_rows": n >= 1, "dtype": "float32", "tasks": [{"id":
+// task_rows (optional; the schema's part): {"source_rows": n >= 1, "dtype": "float32" or "float16", "tasks": [{"id":
 // 1..256 characters without '|', "views": [{"row": 1..65535, "name": 1..300 characters, "source_row"?:
 // >= 1}, ...]}, ...]}, no other keys. The rules between them are check_task_rows's (rule 8).
 void task_rows_of(const json* tr, Manifest* m) {
@@ -563,7 +566,7 @@ void task_rows_of(const json* tr, Manifest* m) {
   };
   only(*tr, at, {"source_rows", "dtype", "tasks"});
   integer(key(*tr, "source_rows", at), at + ".source_rows", 1, kNoMax);
-  one_of(key(*tr, "dtype", at), at + ".dtype", {"float32"});
+  m->task_rows_dtype = one_of(key(*tr, "dtype", at), at + ".dtype", {"float32", "float16"});
   const json& tasks = list(key(*tr, "tasks", at), at + ".tasks", 1, 65536);
   for (size_t i = 0; i < tasks.size(); ++i) {
     const std::string here = at + ".tasks[" + std::to_string(i) + "]";
@@ -770,14 +773,17 @@ void check_encoding_tokens(const json* task, const Manifest& m) {
   }
 }
 
-// init_bin's arrays: each once, the shapes trm_config gives, inside the listed size of init.bin;
-// y_init and z_init present.
+// init_bin's arrays: float32 (float16 only for puzzle_emb_table), each once, the shapes trm_config gives,
+// inside the listed size of init.bin; y_init and z_init present.
 void check_init_layout(const Manifest& m) {
   if (m.init_file.empty()) return;
   const uint64_t size = m.file(m.init_file)->bytes;   // rule 3 holds; rule 4 compares it with the file
   const int64_t D = m.hidden_size, N = m.positions();
   std::set<std::string> seen;
   for (const InitArray& a : m.init_arrays) {
+    if (a.float16 && a.name != "puzzle_emb_table") {
+      throw ManifestError("init_bin." + a.name + " is float16; only puzzle_emb_table may be (y_init and z_init are float32)");
+    }
     if (!seen.insert(a.name).second) throw ManifestError("init_bin lists " + a.name + " twice");
     const bool state = a.name != "puzzle_emb_table";
     const bool shape_ok = state ? (a.shape == std::vector<int64_t>{D} || a.shape == std::vector<int64_t>{N, D})
@@ -788,7 +794,7 @@ void check_init_layout(const Manifest& m) {
                                  : m.puzzle_emb_ndim > 0 ? "[rows, " + std::to_string(m.puzzle_emb_ndim) + "]"
                                                          : std::string("no table (puzzle_emb_ndim 0)")));
     }
-    uint64_t n = 4;   // bytes; dimensions are at most 2^30 and at most 2 of them: no overflow
+    uint64_t n = a.itemsize();   // bytes; dimensions are at most 2^30 and at most 2 of them: no overflow
     for (int64_t d : a.shape) n *= static_cast<uint64_t>(d);
     if (a.offset > size || n > size - a.offset) {
       throw ManifestError("init_bin." + a.name + " ends past the end of " + m.init_file + " (" + std::to_string(size) +
@@ -798,14 +804,19 @@ void check_init_layout(const Manifest& m) {
   if (!seen.count("y_init") || !seen.count("z_init")) throw ManifestError("init_bin lacks y_init or z_init");
 }
 
-// Rule 8: task_rows. Task ids distinct; every view's name is its task's (the id, or the id with a
-// dihedral t0-t7 and a permutation of the colours 0-9); its row inside the shipped table (init_bin's
-// puzzle_emb_table), not the blank row 0 (the schema's minimum); no row twice. Parses each name's
-// augmentation into its view. trm_edge/runtime/manifest.py task_rows_errors, with its messages.
+// Rule 8: task_rows. Its dtype is init_bin's puzzle_emb_table's; task ids distinct; every view's name is
+// its task's (the id, or the id with a dihedral t0-t7 and a permutation of the colours 0-9); its row
+// inside the shipped table (init_bin's puzzle_emb_table), not the blank row 0 (the schema's minimum); no
+// row twice. Parses each name's augmentation into its view. trm_edge/runtime/manifest.py task_rows_errors, with its messages.
 void check_task_rows(Manifest* m) {
   if (m->task_rows.empty()) return;
   const InitArray* table = m->init_array("puzzle_emb_table");
   if (!table) throw ManifestError("task_rows is given but the bundle ships no puzzle_emb_table; re-export with --identifiers");
+  const std::string table_dtype = table->float16 ? "float16" : "float32";
+  if (m->task_rows_dtype != table_dtype) {
+    throw ManifestError("task_rows.dtype is " + m->task_rows_dtype + " but init_bin's puzzle_emb_table is " + table_dtype +
+                        "; re-export the bundle");
+  }
   const int64_t rows = table->shape[0];
   std::set<std::string> ids;
   std::set<int64_t> used;

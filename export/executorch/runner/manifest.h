@@ -34,6 +34,8 @@ struct InitArray {
   std::string name;             // y_init, z_init, puzzle_emb_table
   std::vector<int64_t> shape;
   uint64_t offset = 0;          // bytes from the start of init.bin
+  bool float16 = false;         // "dtype": "float16" (IEEE half; puzzle_emb_table only), else float32
+  uint64_t itemsize() const { return float16 ? 2 : 4; }
 };
 
 // How puzzle text becomes tokens and back (manifest["task"]["encoding"]), as data: the runner has no
@@ -100,6 +102,7 @@ struct Manifest {
 
   // task_rows (rule 8, ARC bundles): the puzzle table's rows shipped per task; empty without
   std::vector<TaskRows> task_rows;
+  std::string task_rows_dtype;        // task_rows.dtype: "float32" or "float16", init_bin's table's (rule 8)
   const TaskRows* task(const std::string& id) const;
 
   std::optional<double> parity_max_abs_logits;   // what the export measured against PyTorch fp32
