@@ -134,7 +134,7 @@ def test_the_vote_is_the_official_evaluator_s(arc, bundle, official_trm, tmp_pat
     """Run the reference's evaluators/arc.py (unmodified, from ../shared) on our per-view outputs of 8 tasks
     and compare its submission's two attempts with solve_arc's."""
     for mod in ("numba", "argdantic", "pydantic"):
-        pytest.importorskip(mod, reason=f"the official evaluator imports {mod} (pip install 'trm-edge[dev]')")
+        pytest.importorskip(mod, reason=f"the official evaluator imports {mod} (pip install -r tests/official-requirements.txt)")
     chosen = list(arc["tests"])[:8]
     data = tmp_path / "data"
     data.mkdir()
