@@ -108,6 +108,23 @@ def make_tiny_sudoku_model():
     return m.eval()
 
 
+def make_tiny_arc_model(n_rows: int, seq_len: int = 900):
+    """A small random ARC-shaped TRM (attention + RoPE, vocabulary 12, hidden 32) with an n_rows puzzle table (seed 0)."""
+    import torch
+
+    from trm_edge.model import TRM, TRMConfig
+    torch.manual_seed(0)
+    cfg = TRMConfig(seq_len=seq_len, vocab_size=12, hidden_size=32, num_heads=2, expansion=2, H_cycles=1, L_cycles=1,
+                    L_layers=1, halt_max_steps=4, puzzle_emb_ndim=32, puzzle_emb_len=1, pos_encodings="rope",
+                    num_puzzle_identifiers=n_rows)
+    m = TRM(cfg)
+    with torch.no_grad():
+        m.q_head.weight.normal_(0, 0.5)
+        m.q_head.bias.zero_()
+        m.puzzle_emb.normal_()
+    return m.eval()
+
+
 @pytest.fixture
 def tiny_sudoku_model():
     """A small random MLP-t Sudoku TRM with a task, saved in our format."""

@@ -18,20 +18,9 @@ from trm_edge.cli import main
 VIEWS = 4
 
 
-def _arc_model(n_rows: int, seed: int = 0):
-    import torch
-
-    from trm_edge.model import TRM, TRMConfig
-    torch.manual_seed(seed)
-    cfg = TRMConfig(seq_len=900, vocab_size=12, hidden_size=32, num_heads=2, expansion=2, H_cycles=1, L_cycles=1,
-                    L_layers=1, halt_max_steps=4, puzzle_emb_ndim=32, puzzle_emb_len=1, pos_encodings="rope",
-                    num_puzzle_identifiers=n_rows)
-    m = TRM(cfg)
-    with torch.no_grad():
-        m.q_head.weight.normal_(0, 0.5)
-        m.q_head.bias.zero_()
-        m.puzzle_emb.normal_()
-    return m.eval()
+def _arc_model(n_rows: int):
+    from conftest import make_tiny_arc_model
+    return make_tiny_arc_model(n_rows)
 
 
 @pytest.fixture(scope="module")

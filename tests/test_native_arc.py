@@ -36,17 +36,9 @@ def _arc_model(n_rows: int):
     """An ARC-shaped TRM (attention + RoPE, 900 tokens, vocabulary 12, hidden 32) that copies its input
     imperfectly; q_head weights with spread so views halt at different steps."""
     import torch
-
-    from trm_edge.model import TRM, TRMConfig
-    torch.manual_seed(0)
-    cfg = TRMConfig(seq_len=900, vocab_size=12, hidden_size=32, num_heads=2, expansion=2, H_cycles=1, L_cycles=1,
-                    L_layers=1, halt_max_steps=4, puzzle_emb_ndim=32, puzzle_emb_len=1, pos_encodings="rope",
-                    num_puzzle_identifiers=n_rows)
-    m = TRM(cfg)
+    from conftest import make_tiny_arc_model
+    m = make_tiny_arc_model(n_rows)
     with torch.no_grad():
-        m.q_head.weight.normal_(0, 0.5)
-        m.q_head.bias.zero_()
-        m.puzzle_emb.normal_()
         m.lm_head.weight.copy_(m.token_emb.weight)       # read the input back ...
         for block in m.net.blocks:                       # ... through a weakened network: imperfect copies
             block.attn.out.weight.mul_(0.4)
