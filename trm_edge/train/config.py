@@ -25,6 +25,7 @@ class TrainConfig:
     data: str                            # dataset folder in the reference's format (train/ and test/)
     task: dict | None = None             # {"name": "sudoku", "size": 9}: augmentation, checker, metadata
     out: str = "runs/trm"                # checkpoints, metrics.jsonl, the exported model
+    init: str | None = None              # start from this checkpoint's weights (fine-tuning); a resume ignores it
     global_batch_size: int = 768
     steps: int | None = None             # total optimizer steps (or derive them from epochs)
     epochs: int | None = None
@@ -151,6 +152,8 @@ class TrainConfig:
                 raise ConfigError(f"{w}: {name} must be a folder path, got {_show(v)}")
             if "\0" in v:
                 raise ConfigError(f"{w}: {name} {_show(v)} holds a NUL character; give a folder path")
+        if self.init is not None and (not isinstance(self.init, str) or not self.init.strip() or "\0" in self.init):
+            raise ConfigError(f"{w}: init must be a checkpoint path, got {_show(self.init)}")
         _check_model(self.model, w)
         _check_task(self.task, w)
         whole("global_batch_size", 1, 1 << 20)

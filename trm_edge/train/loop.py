@@ -225,6 +225,28 @@ def build_model(cfg: TrainConfig, meta: dict) -> TRM:
     return TRM(TRMConfig.from_dict(d))
 
 
+def _init_weights(cfg: TrainConfig, meta: dict) -> dict | None:
+    """The state dict `init:` names, checked against the model this config and data build (shapes
+    included): a checkpoint of another size or task is one ConfigError line, before anything is written."""
+    if cfg.init is None:
+        return None
+    from trm_edge.checkpoint import load_checkpoint
+    from trm_edge.outdir import show
+    src = load_checkpoint(cfg.init)
+    want = build_model(cfg, meta).state_dict()
+    have = src.state_dict()
+    for k, v in want.items():
+        if k not in have or tuple(have[k].shape) != tuple(v.shape):
+            got = "missing" if k not in have else f"shaped {tuple(have[k].shape)}"
+            raise ConfigError(f"init {show(cfg.init)} does not fit this config's model: {k} is {got}, the model "
+                              f"needs {tuple(v.shape)}; give the model settings the checkpoint was trained with")
+    extra = sorted(set(have) - set(want))
+    if extra:
+        raise ConfigError(f"init {show(cfg.init)} does not fit this config's model: it has {extra[0]} too; give the "
+                          f"model settings the checkpoint was trained with")
+    return {k: have[k].to(want[k].dtype) for k in want}
+
+
 def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None) -> Path:
     """Train (or resume) into cfg.out. `stop_after`: end this process after that many steps (tests).
 
@@ -238,6 +260,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     if total < 1:
         raise ConfigError(f"epochs {cfg.epochs} of {meta['total_groups']} groups at global_batch_size "
                           f"{cfg.global_batch_size} make no whole step; raise epochs or give steps")
+    init = _init_weights(cfg, meta)
     out = claim(cfg.out, "training run", is_our_run, option="out")
     rank, world, device = _dist_setup()
     if cfg.global_batch_size % world:
@@ -249,7 +272,7 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
     created = make(out, "training run", option="out") if rank == 0 else []   # only rank 0 writes there
     ours_before, closers = {n for n in RUN_FILES if (out / n).exists()}, []
     try:
-        return _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers)
+        return _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers, init)
     except BaseException as e:
         for close in reversed(closers):   # the progress bar ends its line before the error is printed
             try:
@@ -270,9 +293,13 @@ def train(cfg: TrainConfig, progress: bool = True, stop_after: int | None = None
         raise
 
 
-def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers) -> Path:
+def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress, stop_after, closers,
+         init=None) -> Path:
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, meta).to(device)
+    model = build_model(cfg, meta)
+    if init is not None:   # fine-tuning: the first step starts from these weights (a resume replaces them)
+        model.load_state_dict(init)
+    model = model.to(device)
     if world > 1:   # one starting point everywhere
         for t in list(model.parameters()) + list(model.buffers()):
             dist.broadcast(t.data, 0)
