@@ -599,6 +599,34 @@ def run(bundle, puzzle, puzzle_file, puzzle_id, halting, threshold, max_steps, t
     _solve(b, cod, texts, _parse(cod, texts), puzzle_id, halting, threshold, max_steps, as_json, views, decide)
 
 
+@cli.command()
+@click.argument("bundle", type=click.Path(), required=False)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535),
+              help="localhost port to serve on (0: a free one)")
+@click.option("--out", type=str, help="write the page, onnxruntime-web and the bundle to this folder (to host "
+              "anywhere) instead of serving them")
+@click.option("--verbose", is_flag=True, help="log every request")
+def web(bundle, port, out, verbose):
+    """The browser demo with an ONNX bundle: served on localhost with the headers wasm threads need, or
+    written to a folder with --out (default: the shipped Sudoku bundle; needs `npm ci --prefix export/web`)."""
+    from trm_edge import web as w
+    if bundle is None:
+        bundle = shipped(SHIPPED_BUNDLE / "manifest.json", "bundle", "give a BUNDLE folder").parent
+    if out is not None:
+        path = w.write_folder(bundle, out)
+        click.echo(f"wrote {path}: put it on any static host (index.html); {w.MARKER} lists its files")
+        return
+    srv = w.server(bundle, port, verbose=verbose)
+    host, port = srv.server_address[:2]
+    click.echo(f"serving {bundle} at http://{host}:{port}/  (Ctrl-C stops)", nl=True)
+    sys.stdout.flush()
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.server_close()
+
 def _run_arc(b, path: Path, task_id, views, decide, halting, threshold, max_steps, as_json) -> None:
     """run --arc-task: the task's test inputs through the bundle's views, the two best answers as grids."""
     from trm_edge.data.arc import format_grid
