@@ -134,3 +134,24 @@ def test_a_mix_of_difficulties_is_built_in_equal_parts(tmp_path):
     assert not (givens[:6] >= 31).all(), "the parts are shuffled together"
     one = build_sudoku(tmp_path / "one", size=9, train=3, test=0, seed=1, progress=False, difficulty="hard")
     assert json.loads((one / "train" / "dataset.json").read_text())["task"]["difficulty"] == "hard"
+
+
+def test_sigterm_stops_after_the_step_with_a_checkpoint_and_the_same_command_resumes(tmp_path, data4):
+    straight = _config(tmp_path, data4, "straight", checkpoint_every=1000)
+    assert _train(straight).returncode == 0
+    run = _config(tmp_path, data4, "termed", checkpoint_every=1000)   # no periodic checkpoint to fall back on
+    proc = subprocess.Popen([sys.executable, "-m", "trm_edge.cli", "train", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "termed" / "metrics.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and not (log.exists() and len(log.read_text().splitlines()) >= 3):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err[-2000:]
+    stopped_at = torch.load(tmp_path / "termed" / "train_state.pt", weights_only=True)["step"]
+    assert 3 <= stopped_at < 60 and f"stopped at step {stopped_at}/60" in err
+    assert _train(run).returncode == 0
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "termed")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -345,6 +347,7 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
         bar = tqdm(total=total, initial=step, desc="train", unit="step", dynamic_ncols=True)
         closers.append(bar.close)
     t_start, done_here = time.time() - 60 * minutes_before, 0   # minutes count across resumes
+    asked = _stop_on_sigterm(closers)
     model.train()
     while step < total:
         share = 1.0
@@ -403,7 +406,12 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
 
         done_here += 1
         out_of_time = cfg.max_minutes is not None and (time.time() - t_start) / 60 >= cfg.max_minutes
-        stopping = step >= total or out_of_time or (stop_after is not None and done_here >= stop_after)
+        stop_now = torch.tensor([float(asked["signal"] is not None)])
+        if world > 1:   # a signal to any rank stops them all after the same step
+            stop_now = stop_now.to(device)
+            dist.all_reduce(stop_now, op=dist.ReduceOp.MAX)
+        stopping = (step >= total or out_of_time or (stop_after is not None and done_here >= stop_after)
+                    or bool(stop_now.item()))
         if rank == 0 and (step % cfg.checkpoint_every == 0 or stopping):
             _save_state(ck, model, opt, ema, sampler, carry, step, (time.time() - t_start) / 60)
             _export(cfg, model, ema, out, step, meta)
@@ -413,6 +421,9 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
             break
     if bar:
         bar.close()
+    asked["restore"]()
+    if asked["signal"] is not None and rank == 0 and step < total:
+        print(f"stopped at step {step}/{total} (checkpoint written); the same command resumes", file=sys.stderr)
     if world > 1:   # every rank must hold the same weights: check, and say so in the log
         sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(device)
         gathered = [torch.zeros_like(sums) for _ in range(world)]
@@ -425,6 +436,19 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
     if log:
         log.close()
     return out / "model.safetensors"
+
+
+def _stop_on_sigterm(closers) -> dict:
+    """SIGTERM (kill, a scheduler's stop) ends the run after the current step, with a checkpoint, instead of
+    losing the steps since the last one; `closers` gets the restore of the previous handler."""
+    asked = {"signal": None, "restore": lambda: None}
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: asked.update(signal=signum))
+    except ValueError:   # not the main thread: no handler, the run stops as before
+        return asked
+    asked["restore"] = lambda: signal.signal(signal.SIGTERM, previous)
+    closers.append(asked["restore"])
+    return asked
 
 
 def _save_state(path: Path, model, opt, ema, sampler, carry, step, minutes: float):
