@@ -431,12 +431,14 @@ def data_build(task, out, size, n_train, n_test, givens, difficulty, min_path, a
 @click.option("--data", "data_path", help="dataset folder (overrides the config's)")
 @click.option("--steps", type=click.IntRange(min=1), help="total optimizer steps (overrides the config's)")
 @click.option("--max-minutes", type=POSITIVE, help="stop after this many minutes (resume later with the same command)")
-def train(config, out, data_path, steps, max_minutes):
+@click.option("--threads", type=THREADS, help="CPU threads per process (overrides the config's; e.g. 1 while "
+                                             "something else shares the cores)")
+def train(config, out, data_path, steps, max_minutes, threads):
     """Train from a YAML config; run the same command again to resume. Works under torchrun."""
     require("train", "trm-edge train")
     from trm_edge.train.config import TrainConfig
     from trm_edge.train.loop import train as run
-    cfg = TrainConfig.from_yaml(config, out=out, data=data_path, steps=steps, max_minutes=max_minutes)
+    cfg = TrainConfig.from_yaml(config, out=out, data=data_path, steps=steps, max_minutes=max_minutes, threads=threads)
     path = run(cfg)
     click.echo(f"model: {path}")
 
