@@ -690,7 +690,7 @@ export class Bundle {
    * @param {number[][]} puzzles B puzzles, each seq_len token ids
    * @param {{views?: number|null, decide?: object|null, halting?: string, threshold?: number, maxSteps?: number,
    *   puzzleId?: number, verifier?: (inputs: number[][], answers: number[][]) => boolean[],
-   *   onStep?: (r: StepReport) => void, signal?: AbortSignal}} [opts]
+   *   onStep?: (r: StepReport) => void, signal?: AbortSignal, record?: boolean, yieldEveryStep?: boolean}} [opts]
    */
   async solve(puzzles, opts = {}) {
     const h = this.halting;
@@ -735,6 +735,7 @@ export class Bundle {
     let keep = null;
     let s = 0;
     const msPerStep = [];
+    const trace = [];      // with opts.record: every step's rows [puzzle, view], argmax tokens (the view's frame), q_halt
     while (newP.length || rp.length) {
       if (opts.signal?.aborted) throw new DOMException("the solve was stopped", "AbortError");
       s += 1;
@@ -809,6 +810,7 @@ export class Bundle {
           for (const v of nxt) { state[p][v] = 1; launch.push([p, v]); }
         }
       }
+      if (opts.record) trace.push({ step: s, rows: rp.map((p, i) => [p, rv[i]]), predictions: preds, q_halt: Array.from(out.q) });
       keep = rp.map((p, i) => (state[p][rv[i]] === 1 ? i : -1)).filter((i) => i >= 0);
       rp = keep.map((i) => rp[i]);
       rv = keep.map((i) => rv[i]);
@@ -841,7 +843,7 @@ export class Bundle {
         decided_by: decide.verify && verified[p][c] ? "verifier" : "model",
       });
     }
-    return { results, steps: s, msPerStep, backend: this.backend, decision: decide.describe() };
+    return { results, steps: s, msPerStep, backend: this.backend, decision: decide.describe(), ...(opts.record ? { trace } : {}) };
   }
 
   /** Each puzzle's answer so far: the leading finished answer, else the running view with the highest q_halt. */

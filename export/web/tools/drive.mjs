@@ -56,7 +56,7 @@ try {
           const res = [];
           for (const p of puzzles) {
             const r = await window.trmDemo.solveTokens([p], { ...options, yieldEveryStep: false });
-            res.push({ ...r.results[0], ms: r.msPerStep });
+            res.push({ ...r.results[0], ms: r.msPerStep, ...(r.trace ? { trace: r.trace } : {}) });
           }
           return res;
         }, a.puzzles, a.options ?? {}));
