@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-# name -> (task, `trm-edge data build` arguments of its held-out split, what it is)
+# name -> (task, `trm-edge data build` arguments of its held-out split, what it is, the CI check's steps)
 SETS = {
     "sudoku-moderate": ("sudoku", ["--size", "9", "--seed", "0"],
-                        "moderate 9x9 Sudoku, 31-45 givens (the first card's held-out set: seed 0's test split)"),
+                        "moderate 9x9 Sudoku, 31-45 givens (the first card's held-out set: seed 0's test split)", 4),
     "sudoku-minimal": ("sudoku", ["--size", "9", "--difficulty", "minimal", "--seed", "7"],
-                       "minimal 9x9 Sudoku (no given can be removed; 22-28 givens), seed 7"),
+                       "minimal 9x9 Sudoku (no given can be removed; 22-28 givens), seed 7", 16),
     "sudoku-hard": ("sudoku", ["--size", "9", "--difficulty", "hard", "--seed", "7"],
-                    "hard 9x9 Sudoku (minimal, not solvable by singles), seed 7"),
+                    "hard 9x9 Sudoku (minimal, not solvable by singles), seed 7", 16),
     "maze-15": ("maze", ["--size", "15", "--seed", "7"],
-                "15x15 mazes, shortest path longer than 28 steps, seed 7"),
+                "15x15 mazes, shortest path longer than 28 steps, seed 7", 16),
 }
 CI_PUZZLES = 100
 
@@ -39,7 +39,7 @@ CI_PUZZLES = 100
 def build(name: str, puzzles: int, root: Path) -> Path:
     """The held-out split of SETS[name] with `puzzles` puzzles (cached under root)."""
     from trm_edge.cli import main
-    task, args, _ = SETS[name]
+    task, args = SETS[name][:2]
     out = root / f"{name}-{puzzles}"
     if not (out / "test" / "dataset.json").exists():
         assert main(["data", "build", task, "--train", "0", "--test", str(puzzles), *args, "--out", str(out)]) == 0
@@ -129,8 +129,9 @@ def main() -> None:
              "accuracy_per_step": ev["accuracy_per_step"],
              "q_halt_steps_histogram": histogram(ev["halted_per_step"]["0.5"]),
              "views_policy": views_run(solver, inputs, check, a.views)}
-        ci = evaluate(a.model, data, puzzles=CI_PUZZLES, thresholds=(0.5,), threads=a.threads, progress=False)
-        s["ci_check"] = {"puzzles": CI_PUZZLES, "fixed_accuracy": ci["fixed"]["accuracy"],
+        ci = evaluate(a.model, data, puzzles=CI_PUZZLES, max_steps=SETS[name][3], thresholds=(0.5,),
+                      threads=a.threads, progress=False)
+        s["ci_check"] = {"puzzles": CI_PUZZLES, "max_steps": SETS[name][3], "fixed_accuracy": ci["fixed"]["accuracy"],
                          "q_halt_accuracy": ci["q_halt"]["0.5"]["accuracy"],
                          "q_halt_mean_steps": ci["q_halt"]["0.5"]["mean_steps"]}
         card["sets"][name] = s
