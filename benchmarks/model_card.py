@@ -123,7 +123,7 @@ def main() -> None:
         ev = evaluate(a.model, data, puzzles=a.puzzles, thresholds=(0.5,), threads=a.threads, progress=True)
         _, meta, inputs, labels, _ = test_split(data, a.puzzles, solver.config, solver.task)
         check = checker(solver.task or meta.get("task"), labels)
-        s = {"what": SETS[name][2], "command": "trm-edge data build " + " ".join([SETS[name][0], "--train", "0", "--test",
+        s = {"what": SETS[name][2], "build_args": [SETS[name][0], *SETS[name][1]], "command": "trm-edge data build " + " ".join([SETS[name][0], "--train", "0", "--test",
                                                                                   str(a.puzzles), *SETS[name][1]]),
              "puzzles": ev["puzzles"], "fixed": ev["fixed"], "q_halt": ev["q_halt"]["0.5"],
              "accuracy_per_step": ev["accuracy_per_step"],
