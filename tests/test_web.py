@@ -90,9 +90,12 @@ class Served:
             self.proc.kill()
 
 
-def drive(url: str, actions: list[dict], timeout_s: int = 900) -> list:
-    """Run the actions on the page in one headless Chromium; each action's result (drive.mjs)."""
+def drive(url: str, actions: list[dict], timeout_s: int = 900, profile: Path | None = None) -> list:
+    """Run the actions on the page in one headless Chromium; each action's result (drive.mjs). `profile`:
+    a browser profile folder kept between runs (a service worker's cache lives there)."""
     job = {"chromium": chromium(), "url": url, "timeout_s": timeout_s, "actions": actions}
+    if profile is not None:
+        job["userDataDir"] = str(profile)
     r = subprocess.run(["node", str(WEB / "tools" / "drive.mjs")], input=json.dumps(job), capture_output=True,
                        text=True, timeout=timeout_s + 60)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -321,3 +324,23 @@ def test_out_folder_runs_from_a_plain_static_host(tmp_path, puzzles, int8_run):
     assert info["error"] == "" and info["isolated"] is False and info["threads"] == 1
     assert info["label"] == "wasm (SIMD, 1 thread)" or info["backend"] == "webgpu"
     assert [g["answer"] for g in got] == [g["answer"] for g in int8_run["views1"][:3]]     # the served page's answers
+
+
+def test_page_works_offline_once_loaded(tmp_path, puzzles, int8_run):
+    """The service worker keeps the page, onnxruntime-web and the bundle at the first visit; with the server
+    stopped, the same browser profile opens the page again and solves."""
+    profile = tmp_path / "profile"
+    s = Served(SHIPPED)
+    try:
+        first, kept = drive(s.url, [{"do": "info"}, {"do": "sw_ready"}], profile=profile)
+    finally:
+        s.stop()
+    assert first["error"] == ""
+    for f in ("/", "/index.html", "/trm.js", "/ort/ort-wasm-simd-threaded.wasm", "/bundle/manifest.json", "/bundle/step.onnx"):
+        assert f in kept["kept"], (f, kept)
+    with pytest.raises(OSError):                       # nothing serves the page any more
+        __import__("urllib.request").request.urlopen(s.url, timeout=5)
+    info, got = drive(s.url, [{"do": "info"}, {"do": "solve", "puzzles": puzzles[:2].tolist(), "options": {"views": 1}}],
+                      profile=profile)
+    assert info["error"] == "" and info["bundle"].endswith("/bundle/")
+    assert [g["answer"] for g in got] == [g["answer"] for g in int8_run["views1"][:2]]

@@ -8,7 +8,7 @@
 //                   {"do": "solve", "puzzles": [[...81 tokens], ...], "options": {"views": 8}},
 //                   {"do": "solve_text", "text": "53..7....", "screenshot": "/tmp/solved.png"},
 //                   {"do": "load_files", "files": ["/path/manifest.json", ...]},
-//                   {"do": "goto", "url": "..."},
+//                   {"do": "goto", "url": "..."}, {"do": "sw_ready"},
 //                   {"do": "step_ms", "puzzle": [...], "reps": 20}]}
 // Each action's result is one item of the printed list; an action that throws gives {"error": message}.
 import puppeteer from "puppeteer-core";
@@ -22,6 +22,7 @@ const browser = await puppeteer.launch({
   executablePath: job.chromium,
   headless: true,
   protocolTimeout: timeout,
+  ...(job.userDataDir ? { userDataDir: job.userDataDir } : {}),      // a profile kept between runs (offline test)
   args: ["--no-sandbox", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
     ...(job.args ?? [])],
 });
@@ -76,6 +77,13 @@ try {
         await input.uploadFile(...a.files);
         await page.waitForFunction((n) => window.trmDemo.info().loads > n, { polling: 100 }, before);
         out.push(await page.evaluate(() => window.trmDemo.info()));
+      } else if (a.do === "sw_ready") {
+        // the service worker installed (it keeps the page, onnxruntime-web and the bundle): what it kept
+        out.push(await page.evaluate(async () => {
+          await navigator.serviceWorker.ready;
+          const c = await caches.open("trm-edge-web-1");
+          return { kept: (await c.keys()).map((r) => new URL(r.url).pathname) };
+        }));
       } else if (a.do === "step_ms") {
         // ms per supervision step at batch 1: the puzzle solved with fixed halting, every step timed
         out.push(await page.evaluate(async (puzzle, reps, warmup) => {
