@@ -344,3 +344,41 @@ def test_page_works_offline_once_loaded(tmp_path, puzzles, int8_run):
                       profile=profile)
     assert info["error"] == "" and info["bundle"].endswith("/bundle/")
     assert [g["answer"] for g in got] == [g["answer"] for g in int8_run["views1"][:2]]
+
+
+@pytest.fixture(scope="module")
+def tiny_fixed_batch_bundle(tmp_path_factory) -> Path:
+    """The tiny random 4x4-Sudoku model (conftest) exported to ONNX fp32 with a fixed batch of 3 and 8 views."""
+    from conftest import make_tiny_sudoku_model
+
+    from trm_edge.checkpoint import load_checkpoint, save_checkpoint
+    from trm_edge.export.bundle import export_bundle
+    d = tmp_path_factory.mktemp("tiny-fixed")
+    ckpt = load_checkpoint(save_checkpoint(make_tiny_sudoku_model(), d / "tiny.safetensors", task={"name": "sudoku", "size": 4}))
+    path, _ = export_bundle(ckpt, "onnx", d / "bundle", batch=3, log=lambda *a: None, accuracy_puzzles=0, views=8)
+    return path
+
+
+def test_fixed_batch_bundle_pads_and_chunks_as_python(tiny_fixed_batch_bundle):
+    """A bundle exported with a fixed batch (3): one view runs 1 row padded to 3, the vote over 8 views
+    launches 8 rows at once, run as chunks of 3, 3 and 2 padded (loop.run_step); a 4x4 task on the page.
+    Same answers, steps and decisions as Bundle.solve."""
+    from trm_edge.data import sample_puzzles
+    from trm_edge.runtime.bundle import Bundle
+    b = Bundle(tiny_fixed_batch_bundle)
+    assert b.manifest["batch"] == 3
+    puzzles = np.asarray(sample_puzzles({"name": "sudoku", "size": 4}, 16, 6, 12, seed=5), dtype=np.int64)
+    s = Served(tiny_fixed_batch_bundle)
+    try:
+        info, one, vote = drive(s.url + "?nosw", [
+            {"do": "info"},
+            {"do": "solve", "puzzles": puzzles.tolist(), "options": {"views": 1, "record": True}},
+            {"do": "solve", "puzzles": puzzles.tolist(), "options": {"views": 8, "decide": {"policy": "vote"}}},
+        ])
+    finally:
+        s.stop()
+    assert info["error"] == ""
+    compare(one, [b.solve(t[None], views=1) for t in puzzles], 1, q_atol=1e-3)
+    replay(tiny_fixed_batch_bundle, puzzles, one, 1)
+    compare(vote, [b.solve(t[None], views=8, decide="vote") for t in puzzles], 8, q_atol=1e-3)
+    assert len({g["steps"] for g in one}) > 1 and max(max(g["view_steps"]) for g in vote) > 1
