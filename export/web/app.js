@@ -165,7 +165,8 @@ async function solveClicked() {
         const p = s.puzzles[0];
         showAnswer(tokens, p.answer);
         const tr = document.createElement("tr");
-        for (const v of [s.step, p.haltProbability.toFixed(3), s.ms.toFixed(1), s.rows]) {
+        const views = p.viewSteps.map((n, v) => (n ? v : -1)).filter((v) => v >= 0).length;
+        for (const v of [s.step, (p.stepHaltProbability ?? p.haltProbability).toFixed(3), s.ms.toFixed(1), `${s.rows} / ${views}`]) {
           const td = document.createElement("td");
           td.textContent = String(v);
           tr.append(td);

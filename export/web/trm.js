@@ -551,8 +551,10 @@ export class Codec {
 
 /**
  * What one supervision step reports, for every puzzle of the batch.
+ * answer and haltProbability: the answer so far (the leading finished view's, else the running view's with the
+ * highest q_halt); stepHaltProbability: the highest of the puzzle's views stepped now (null: none was).
  * @typedef {{step: number, ms: number, rows: number, puzzles: {answer: number[], haltProbability: number,
- *   viewSteps: number[], done: boolean}[]}} StepReport
+ *   stepHaltProbability: number|null, viewSteps: number[], done: boolean}[]}} StepReport
  */
 
 /** An opened bundle: its manifest, init arrays and onnxruntime-web session. */
@@ -811,6 +813,8 @@ export class Bundle {
         }
       }
       if (opts.record) trace.push({ step: s, rows: rp.map((p, i) => [p, rv[i]]), predictions: preds, q_halt: Array.from(out.q) });
+      const stepQ = new Array(B).fill(-Infinity);        // each puzzle's highest q_halt among its rows of this step
+      for (let i = 0; i < n; i++) stepQ[rp[i]] = Math.max(stepQ[rp[i]], out.q[i]);
       keep = rp.map((p, i) => (state[p][rv[i]] === 1 ? i : -1)).filter((i) => i >= 0);
       rp = keep.map((i) => rp[i]);
       rv = keep.map((i) => rv[i]);
@@ -818,7 +822,11 @@ export class Bundle {
       newV = launch.map((x) => x[1]);
       const ms = performance.now() - t0;
       msPerStep.push(ms);
-      if (opts.onStep) opts.onStep({ step: s, ms, rows: n, puzzles: this._sofar(tokens, state, answers, latest, q, steps, decide) });
+      if (opts.onStep) {
+        const puzzles = this._sofar(tokens, state, answers, latest, q, steps, decide)
+          .map((r, p) => ({ ...r, stepHaltProbability: stepQ[p] === -Infinity ? null : sigmoid(stepQ[p]) }));
+        opts.onStep({ step: s, ms, rows: n, puzzles });
+      }
       if (opts.yieldEveryStep !== false) await new Promise((r) => setTimeout(r, 0));    // let the page draw
     }
 
