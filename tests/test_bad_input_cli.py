@@ -31,6 +31,9 @@ def work(tmp_path, monkeypatch):
     (w / "mine" / "thesis.tex").write_text("years of work\n")
     (w / "afile").write_text("not a folder\n")
     (w / "p.txt").write_text(PUZZLE + "\n")
+    (w / "empty.txt").write_text("# no puzzle here\n")
+    (w / "maze.txt").write_text("#####/#S  #/# ###/#  G#/#####\n")
+    (w / "blob.bin").write_bytes(bytes(range(256)))
     monkeypatch.chdir(w)
     return w
 
@@ -98,6 +101,16 @@ EXPORT = {
     "batch-huge": ["--batch", str(10**9)],
     "quantize-bogus": ["--quantize", "int3"],
     "quantize-other-target": ["--quantize", "fp16"],
+    "static-on-a-target-without-it": ["--target", "executorch", "--quantize", "int8-static"],
+    "calibration-for-dynamic": ["--quantize", "int8", "--calibration", "p.txt"],
+    "calibration-missing": ["--quantize", "int8-static", "--calibration", "nowhere.txt"],
+    "calibration-empty": ["--quantize", "int8-static", "--calibration", "empty.txt"],
+    "calibration-other-task": ["--quantize", "int8-static", "--calibration", "maze.txt"],
+    "calibration-binary": ["--quantize", "int8-static", "--calibration", "blob.bin"],
+    "calibration-count-and-file": ["--quantize", "int8-static", "--calibration", "p.txt", "--calibration-count", "9"],
+    "calibration-count-0": ["--quantize", "int8-static", "--calibration-count", "0"],
+    "keep-fp32-empty": ["--quantize", "int8-static", "--keep-fp32", ","],
+    "keep-fp32-no-such-layer": ["--quantize", "int8-static", "--keep-fp32", "attention_of_nothing"],
     "target-bogus": ["--target", "tensorrt"],
     "out-user-folder": ["--out", "mine"],
     "out-file": ["--out", "afile"],
@@ -129,7 +142,8 @@ def test_export_replaces_its_own_bundle(ckpt, tiny_onnx_bundle, work, capsys):
     capsys.readouterr()
     new = json.loads((work / "b" / "manifest.json").read_text())
     assert new["halting"]["threshold"] == 0.7 != old["halting"]["threshold"]
-    assert sorted(p.name for p in work.iterdir()) == ["afile", "b", "mine", "p.txt"]   # no staging left
+    assert sorted(p.name for p in work.iterdir()) == ["afile", "b", "blob.bin", "empty.txt", "maze.txt", "mine",
+                                                      "p.txt"]   # no staging left
 
 
 BENCH = {

@@ -520,9 +520,16 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
               "task ships its first --views rows (default 8)")
 @click.option("--table-dtype", type=click.Choice(["float32", "float16"]), help="ARC, with --tasks: store the shipped "
               "table rows as float32 (default) or float16 (half the size; the step still runs in float32)")
+@click.option("--calibration", "calibration_file", type=str,
+              help="int8-static: puzzles of the model's task, one per line, whose every supervision step sets the "
+                   "activation scales (default: the task's generator)")
+@click.option("--calibration-count", type=click.IntRange(1, 100_000),
+              help="int8-static: generated calibration puzzles (default 64; each runs every supervision step)")
+@click.option("--keep-fp32", "keep_fp32", help="int8-static: layers left in float, comma-separated (names from the "
+                                               "export's worst-activations table): mixed precision")
 @view_options
-def export(target, model, config, precision, batch, out, threshold, verbose, identifiers, tasks, table_dtype, views,
-           policy, agree, wave, budget, verify):
+def export(target, model, config, precision, batch, out, threshold, verbose, identifiers, tasks, table_dtype,
+           calibration_file, calibration_count, keep_fp32, views, policy, agree, wave, budget, verify):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     from trm_edge.targets import target as target_row
     require(target_row(target).extra, f"trm-edge export --target {target}")
@@ -532,6 +539,20 @@ def export(target, model, config, precision, batch, out, threshold, verbose, ide
     if table_dtype is not None and tasks is None:
         raise TRMEdgeError("--table-dtype sets how the chosen tasks' table rows are stored: give --identifiers and "
                            "--tasks as well (a bundle without them ships its small table as float32)")
+    from trm_edge.targets import STATIC
+    layers = None
+    if keep_fp32 is not None:
+        layers = [x.strip() for x in keep_fp32.split(",") if x.strip()]
+        if not layers:
+            raise TRMEdgeError("--keep-fp32 names no layer; give layer names from the export's worst-activations "
+                               "table, comma-separated, or drop it")
+    calibration = {k: v for k, v in (("file", calibration_file), ("count", calibration_count),
+                                     ("keep_fp32", layers)) if v is not None}
+    if calibration and precision not in STATIC:
+        raise TRMEdgeError(f"--calibration, --calibration-count and --keep-fp32 are for {', '.join(STATIC)}; "
+                           f"drop them or use --quantize int8-static")
+    if calibration_file is not None and calibration_count is not None:
+        raise TRMEdgeError("--calibration FILE uses every puzzle in the file; drop --calibration-count")
     m = _load(model, config, "export")
     name = Path(model).stem if model else DEFAULT_MODEL.stem
     out = Path(out if out is not None else f"bundles/{name}-{target}-{precision}")
@@ -555,7 +576,7 @@ def export(target, model, config, precision, batch, out, threshold, verbose, ide
         views = min(t.recommended_views, t.view_count(m.config.seq_len))
     with quiet(verbose) as say:
         path, manifest = export_bundle(m, target, out, precision, batch, threshold=threshold, log=say,
-                                       views=views, decide=decide, task_rows=rows)
+                                       views=views, decide=decide, task_rows=rows, calibration=calibration or None)
     size = sum(f["bytes"] for f in manifest["files"].values()) / 2**20
     click.echo(f"done in {time.perf_counter() - t0:.1f} s: {path} ({size:.2f} MB)")
     if rows is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Target:
     name: str                     # the manifest's "target", the CLI's --target
-    precisions: tuple[str, ...]   # what `export --quantize` offers, fp32 first
+    precisions: tuple[str, ...]   # what `export --quantize` offers, fp32 first (STATIC ones calibrate)
     extra: str                    # pip install 'trm-edge[<extra>]' brings its toolchain and runtime
     runtime_extra: str            # pip install 'trm-edge[<runtime_extra>]' runs its bundles (trm_edge/extras.py)
     exporter: str                 # module with the Exporter protocol (trm_edge.export.protocol)
@@ -22,7 +22,7 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
-    Target("onnx", ("fp32", "int8"), "onnx", "onnxruntime", "trm_edge.export.onnx",
+    Target("onnx", ("fp32", "int8", "int8-static"), "onnx", "onnxruntime", "trm_edge.export.onnx",
            "trm_edge.runtime.onnx_backend:OnnxRuntimeStep", "onnxruntime"),
     Target("executorch", ("fp32", "int8"), "executorch", "executorch-runtime", "trm_edge.export.executorch",
            "trm_edge.runtime.executorch_backend:ExecuTorchStep", "executorch"),
@@ -31,6 +31,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("tflite", ("fp32", "int8", "int8-weights"), "tflite", "litert", "trm_edge.export.tflite",
            "trm_edge.runtime.tflite_backend:LiteRTStep", "litert_torch"),
 )}
+
+STATIC = ("int8-static",)      # precisions whose activation scales are fixed at export, from calibration
 
 PRECISIONS = tuple(dict.fromkeys(p for t in TARGETS.values() for p in t.precisions))   # every precision, once
 MATRIX = tuple((t.name, p) for t in TARGETS.values() for p in t.precisions)            # every (target, precision)

@@ -18,15 +18,16 @@ from trm_edge.errors import TRMEdgeError
 from trm_edge.data import lookup, with_encoding
 from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity
 from trm_edge.export.protocol import Exporter
-from trm_edge.outdir import claim
+from trm_edge.outdir import claim, make, unmake
 from trm_edge.runtime.halting import QHalt
 from trm_edge.runtime.loop import check_options
 from trm_edge.runtime.manifest import (FORMAT_VERSION, INIT, INIT_BIN, MANIFEST, BundleError, read_manifest,
                                        record_files, sha256_of, size_of, step_io, validate_manifest, write_manifest)
 from trm_edge.step import make_step
-from trm_edge.targets import TARGETS
+from trm_edge.targets import STATIC, TARGETS
 
 MAX_SHIPPED_TABLE_ROWS = 4096     # larger puzzle tables (ARC: ~1M rows) never ship whole in a bundle
+STATIC_BOUND_POINTS = 2.0       # a static bundle may solve this many points fewer of the export's accuracy puzzles
 MAX_TASK_ROWS = 65536             # rows of chosen tasks' views a bundle ships at most (128 MB at width 512)
 
 
@@ -100,6 +101,29 @@ def _rows_as_shipped(model, task_rows: dict | None):
     finally:
         with torch.no_grad():
             model.puzzle_emb[rows] = kept
+
+
+def accuracy_guard(acc: dict, quantization: dict | None) -> dict:
+    """A static bundle against PyTorch fp32 on the export's accuracy puzzles: points lost, the bound,
+    and (when over it) the activations the static graph reproduces worst, named as --keep-fp32 takes them."""
+    lost = 100 * (acc["pytorch_fp32"] - acc["bundle"])
+    guard = {"bound_points": STATIC_BOUND_POINTS, "lost_points": round(lost, 2), "passed": lost <= STATIC_BOUND_POINTS,
+             "puzzles": acc["puzzles"]}
+    if not guard["passed"] and quantization:
+        guard["worst_activations"] = quantization.get("worst_activations", [])
+    return guard
+
+
+def guard_report(guard: dict) -> list[str]:
+    """The loud lines of a static bundle over its accuracy bound: the loss, the worst activations, the way out."""
+    lines = [f"WARNING: this static int8 bundle solves {guard['lost_points']:.1f} points fewer of {guard['puzzles']} puzzles "
+             f"than PyTorch fp32 (bound {guard['bound_points']}); its worst activations (SQNR, dB):"]
+    worst = guard.get("worst_activations", [])
+    lines += [f"    {w['sqnr_db']:7.2f}  {w['layer']}" for w in worst[:5]]
+    if worst:
+        lines.append(f"  keep the worst in float with --keep-fp32 {','.join(w['layer'] for w in worst[:2])}, calibrate on "
+                     f"puzzles like the ones it will solve (--calibration FILE), or use --quantize int8 (dynamic)")
+    return lines
 
 
 def source_sha(source) -> str | None:
@@ -183,10 +207,12 @@ def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | N
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,
                   threshold: float = 0.5, log=print, parity_puzzles: int = 8,
                   accuracy_puzzles: int = 100, parity_steps: int | None = None, views: int = 1,
-                  decide=None, task_rows: dict | None = None) -> tuple[Path, dict]:
+                  decide=None, task_rows: dict | None = None, calibration: dict | None = None) -> tuple[Path, dict]:
     """task_rows: which rows of the puzzle table to ship (export/task_rows.py plan(): ARC tasks' views),
     listed in the manifest's task_rows; without it the whole table ships if it has at most
-    MAX_SHIPPED_TABLE_ROWS rows, else none."""
+    MAX_SHIPPED_TABLE_ROWS rows, else none. calibration: for a STATIC precision, where its calibration
+    puzzles come from (export/calibration.py calibration_set's count, seed, file); default: the task's
+    sampler, DEFAULT_COUNT puzzles, every supervision step."""
     mod = exporter(target)
     if precision not in TARGETS[target].precisions:
         raise ExportError(f"{target} offers precisions {', '.join(TARGETS[target].precisions)}, not {precision!r}")
@@ -199,11 +225,17 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
                           f"choose fewer tasks or --views")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096):
         raise ExportError(f"batch must be an integer from 1 to 4096 or None (dynamic), got {batch!r}")
+    cal = None
+    if precision in STATIC:   # before any folder: a bad calibration file is one line and nothing written
+        from trm_edge.export.calibration import calibration_set
+        t0 = time.perf_counter()
+        cal = calibration_set(model, **(calibration or {}))
+        log(f"  calibrate  {time.perf_counter() - t0:6.1f} s  {cal.provenance['count']} {cal.provenance['task']} puzzles "
+            f"({cal.provenance['source']}) x {cal.provenance['steps']} steps")
+    elif calibration:
+        raise ExportError(f"a calibration set is for {', '.join(STATIC)}; drop it for {precision}")
     out = claim(out, "bundle", is_our_bundle)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ExportError(f"cannot create {out.parent}: {e.strerror}; choose another --out") from None
+    created = make(out.parent, "bundle")   # the folders a failed export removes again (one-line OutputError)
     _sweep_stale_stages(out)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.{os.getpid()}."))
     c = model.config
@@ -211,7 +243,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     try:
         t0 = time.perf_counter()
         step = make_step(model, mod.SPELLING)
-        made = mod.export(step, stage, precision, batch)
+        made = mod.export(step, stage, precision, batch, **({"calibration": cal} if cal is not None else {}))
 
         init = {"y_init": step.y_init, "z_init": step.z_init}
         if c.puzzle_emb_ndim and task_rows is not None:
@@ -232,6 +264,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
             "halting": {**QHalt(threshold).to_manifest(), "max_steps": c.halt_max_steps},
             "views": views_meta,
             **({} if task_rows is None else {"task_rows": {k: task_rows[k] for k in ("source_rows", "dtype", "tasks")}}),
+            **({} if made.quantization is None else {"quantization": made.quantization}),
             "init_bin": init_bin,
             "spelling": mod.SPELLING,
             "tools": {"trm_edge": trm_edge.__version__, "torch": torch.__version__, "python": platform.python_version(),
@@ -258,6 +291,11 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
                 f"{sum(parity['op_counts'].values())} ops")
             if not parity["passed"]:
                 raise ExportError(f"{target} bundle failed verification: {'; '.join(parity['problems'])}")
+        if precision in STATIC and "task_accuracy" in parity:
+            parity["accuracy_guard"] = accuracy_guard(parity["task_accuracy"], made.quantization)
+            if not parity["accuracy_guard"]["passed"]:
+                for line in guard_report(parity["accuracy_guard"]):
+                    log(line)
         manifest["parity"] = parity
         write_manifest(stage, manifest)
         validate_manifest(manifest, f"the {target} manifest written")     # every exporter keeps the contract
@@ -273,9 +311,11 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         return out, manifest
     except Exception as e:
         shutil.rmtree(stage, ignore_errors=True)
+        unmake(created)
         if isinstance(e, TRMEdgeError) or os.environ.get("TRM_EDGE_DEBUG"):
             raise
         raise _stage_error(target, doing, e) from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        unmake(created)
         raise

@@ -27,7 +27,7 @@ MODEL_FILE = "step.mlpackage"
 MAX_BATCH = 64
 
 
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None, calibration=None) -> Exported:
     import coremltools as ct
     args = example_inputs(step, batch or 1, torch.int32)
     B = ct.RangeDim(1, MAX_BATCH, default=1) if batch is None else batch

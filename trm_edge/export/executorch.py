@@ -34,7 +34,7 @@ def _lower(ep, constant_methods: dict | None = None):
                                        compile_config=EdgeCompileConfig(_check_ir_validity=False))
 
 
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None, calibration=None) -> Exported:
     """torch.export (and quantize) now; lowering and emitting happen in `finish`, once the manifest is
     known, so the manifest rides in the program as a constant method and parity runs on that very file."""
     args = example_inputs(step, batch or 2, torch.int64)

@@ -20,6 +20,7 @@ class Exported:
     max_batch: int | None = None           # the largest dynamic batch (None: any)
     io_names: dict = field(default_factory=dict)   # our tensor names -> the format's, where they differ
     finish: Callable[[dict], None] | None = None   # writes the manifest (without files, parity) into the model file
+    quantization: dict | None = None       # how a static precision was quantized (the manifest's "quantization")
 
 
 @runtime_checkable
@@ -27,8 +28,9 @@ class Exporter(Protocol):
     SPELLING: str          # the op spelling of trm_edge.step this target converts exactly
     TOKEN_DTYPE: str       # "int64" or "int32"
 
-    def export(self, step, stage: Path, precision: str, batch: int | None) -> Exported:
-        """Write the model file of `step` at `precision` into `stage` (batch None: dynamic)."""
+    def export(self, step, stage: Path, precision: str, batch: int | None, calibration=None) -> Exported:
+        """Write the model file of `step` at `precision` into `stage` (batch None: dynamic); `calibration`
+        (export/calibration.py, for the targets table's STATIC precisions): the step's recorded real inputs."""
 
     def versions(self) -> dict:
         """The toolchain's package versions, recorded in the manifest."""

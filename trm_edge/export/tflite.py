@@ -27,7 +27,7 @@ def io_names(step) -> dict:
     return names
 
 
-def export(step, stage: Path, precision: str = "fp32", batch: int | None = None) -> Exported:
+def export(step, stage: Path, precision: str = "fp32", batch: int | None = None, calibration=None) -> Exported:
     """A fixed batch (LiteRT has no dynamic one): `batch`, or DEFAULT_BATCH."""
     import litert_torch
     batch = batch or DEFAULT_BATCH

@@ -35,7 +35,7 @@ constexpr int64_t kMaxDim = int64_t(1) << 30;                // the schema's bou
 constexpr int64_t kMaxFileBytes = int64_t(1) << 34;          // the schema's bound on files.*.bytes
 constexpr int64_t kNoMax = std::numeric_limits<int64_t>::max();
 
-const std::initializer_list<const char*> kPrecisions = {"fp32", "fp16", "int8", "int8-weights"};
+const std::initializer_list<const char*> kPrecisions = {"fp32", "fp16", "int8", "int8-weights", "int8-static"};
 const std::initializer_list<const char*> kTensorNames = {"tokens", "puzzle_emb", "y", "z",
                                                          "y_next", "z_next", "logits", "q_halt"};
 const std::initializer_list<const char*> kDtypes = {"int64", "int32", "float32"};

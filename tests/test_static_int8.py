@@ -1,0 +1,74 @@
+"""Static int8 (W8A8, `--quantize int8-static`): activation scales fixed at export from real puzzles of
+the model's task run through every supervision step; the manifest says how; the export's accuracy
+guard holds a static bundle to PyTorch fp32 and reports a damaged calibration loudly, naming the worst
+activations, which --keep-fp32 accepts. The model is the trained 4x4 Sudoku TRM (tests/trained.py)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from trained import load_trained, trained_model_path
+
+from trm_edge.cli import main
+from trm_edge.export.calibration import calibration_set
+
+
+def test_calibration_covers_every_supervision_step():
+    model = load_trained()
+    cal = calibration_set(model, count=20, seed=5)
+    S = model.config.halt_max_steps
+    assert cal.provenance == {"task": "sudoku", "source": "sampler", "count": 20, "seed": 5, "steps": S,
+                              "rows_per_activation": 20 * S}
+    assert len(cal.feeds) == 2 * S and {f["tokens"].shape[0] for f in cal.feeds} == {16, 4}   # chunks of 16
+    first, later = cal.feeds[0], cal.feeds[1]
+    np.testing.assert_array_equal(first["tokens"], later["tokens"])      # the same puzzles, step after step
+    assert not np.allclose(first["z"], later["z"])                        # with the states the steps made
+    assert np.allclose(first["z"], first["z"][0, 0])                      # step 1: the initial state
+
+
+def test_static_bundle_records_its_calibration_and_keeps_fp32_accuracy(trained_bundles):
+    import onnx
+    path, manifest = trained_bundles("onnx", "int8-static")
+    q = manifest["quantization"]
+    assert q["scheme"] == "static" and q["format"] == "QDQ" and q["calibration"]["source"] == "sampler"
+    assert q["calibration"]["steps"] == manifest["trm_config"]["halt_max_steps"] and q["worst_activations"]
+    graph = onnx.load(str(path / "step.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > ops.count("QuantizeLinear")
+    guard = manifest["parity"]["accuracy_guard"]
+    assert guard["passed"] and guard["lost_points"] <= guard["bound_points"] == 2.0
+
+
+def test_a_damaged_calibration_fails_the_guard_loudly_and_keep_fp32_takes_the_named_layers(tmp_path, capsys):
+    """Calibrated on puzzles with no givens (no digit a real puzzle has), the activation ranges are wrong:
+    the bundle loses points beyond the bound, the export says so and names the worst activations."""
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n".join(["." * 16] * 20) + "\n")
+    out = tmp_path / "damaged"
+    assert main(["export", "--target", "onnx", "--quantize", "int8-static", "--model", str(trained_model_path()),
+                 "--calibration", str(blank), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    guard = json.loads((out / "manifest.json").read_text())["parity"]["accuracy_guard"]
+    print(guard)
+    assert not guard["passed"] and guard["lost_points"] > guard["bound_points"]
+    assert "WARNING: this static int8 bundle solves" in printed and "--keep-fp32" in printed
+    worst = [w["layer"] for w in guard["worst_activations"]]
+    assert worst and all(w in printed for w in worst[:2])
+    kept = tmp_path / "kept"
+    assert main(["export", "--target", "onnx", "--quantize", "int8-static", "--model", str(trained_model_path()),
+                 "--calibration", str(blank), "--keep-fp32", ",".join(worst[:2]), "--out", str(kept)]) == 0
+    assert json.loads((kept / "manifest.json").read_text())["quantization"]["keep_fp32"] == worst[:2]
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_a_calibration_file_is_its_puzzles(tmp_path, count):
+    from trm_edge.data import sudoku
+    model = load_trained()
+    puzzles = sudoku.TASK.sample(count, 16, 6, seed=9)
+    f = tmp_path / "cal.txt"
+    cod = sudoku.TASK.codec(16)
+    f.write_text("".join(cod.compact(p) + "\n" for p in puzzles))
+    cal = calibration_set(model, file=f)
+    assert cal.provenance["source"] == "file" and cal.provenance["count"] == count and len(cal.provenance["sha256"]) == 64
+    np.testing.assert_array_equal(cal.feeds[0]["tokens"], puzzles)

@@ -1,0 +1,100 @@
+"""Calibration sets for static quantization (W8A8): the step's real inputs on real puzzles.
+
+Static int8 fixes every activation's scale at export, so the scales must come from what the step
+really sees on a device: puzzles of the model's own task (its sampler, or a user's puzzle file),
+run through the float32 step for every supervision step with the host loop's own code, so the
+recurrent states y and z of late steps are covered, not only the first step's initial state. The
+result is a list of feeds (one per chunk of puzzles and supervision step, keyed by the step's input
+names) and the provenance the manifest records (task, count, seed or file hash, steps).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from trm_edge.errors import PuzzleError, TRMEdgeError
+
+DEFAULT_COUNT = 64      # puzzles; x 16 supervision steps = 1,024 calibration rows per activation
+DEFAULT_SEED = 3        # not the parity (1) or accuracy (2) puzzles' seed
+CHUNK = 16              # puzzles per recorded batch
+
+
+class CalibrationError(TRMEdgeError):
+    pass
+
+
+@dataclass
+class Calibration:
+    feeds: list[dict[str, np.ndarray]]              # step inputs by name: tokens, puzzle_emb, y, z
+    provenance: dict = field(default_factory=dict)   # what the manifest records
+    keep_fp32: tuple[str, ...] = ()                  # layers (the target's own node names) left unquantized
+
+
+class _Recording:
+    """A step that keeps a copy of every input it is given, then runs the real one."""
+
+    def __init__(self, step, names):
+        self.step, self.names, self.feeds = step, names, []
+        self.name = getattr(step, "name", "pytorch-eager")
+        self.positions = getattr(step, "positions", None)
+        self.takes_puzzle_emb = getattr(step, "takes_puzzle_emb", True)
+
+    def __call__(self, tokens, puzzle_emb, y, z):
+        given = {"tokens": tokens, "puzzle_emb": puzzle_emb, "y": y, "z": z}
+        self.feeds.append({n: np.array(given[n]) for n in self.names})
+        return self.step(tokens, puzzle_emb, y, z)
+
+
+def puzzles_of(model, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, file=None) -> tuple[np.ndarray, dict]:
+    """The calibration puzzles as tokens [n, L] and where they came from: the task's sampler, or a file of
+    puzzles of the model's task (one per line, as `trm-edge run --puzzle-file` reads)."""
+    from trm_edge.data import codec, lookup, read_puzzle_file, task_name
+    c = model.config
+    task = model.metadata.get("task")
+    name = task_name(task)
+    if file is None:
+        if name in ("tokens", "arc"):
+            raise CalibrationError(f"a {name} model has no puzzle sampler to calibrate on; give --calibration FILE "
+                                   f"with puzzles of its task, one per line")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise CalibrationError(f"calibration count must be a whole number of puzzles, at least 1, got {count!r}")
+        tokens = lookup(task).sample(count, c.seq_len, c.vocab_size, seed=seed)
+        return np.asarray(tokens, dtype=np.int64), {"task": name, "source": "sampler", "count": int(count),
+                                                     "seed": int(seed)}
+    path = Path(file)
+    try:
+        lines = read_puzzle_file(path, comment=None if name == "maze" else "#")
+    except PuzzleError as e:
+        raise CalibrationError(f"calibration file: {e}") from None
+    cod = codec(task, c.seq_len, c.vocab_size)
+    tokens = []
+    for i, line in enumerate(lines, 1):
+        try:
+            tokens.append(cod.parse(line))
+        except PuzzleError as e:
+            raise CalibrationError(f"calibration file {path.name}, puzzle {i}: {e} (is it a file of {name} puzzles "
+                                   f"for this model?)") from None
+    return np.stack(tokens).astype(np.int64), {"task": name, "source": "file", "file": path.name,
+                                               "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                               "count": len(tokens)}
+
+
+def calibration_set(model, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, file=None,
+                    steps: int | None = None, keep_fp32=()) -> Calibration:
+    """Every supervision step's inputs (fixed halting: every puzzle runs every step) for the calibration
+    puzzles, recorded while the float32 step solves them. keep_fp32: layers the exporter leaves in float
+    (mixed precision), checked by the exporter against its own graph."""
+    from trm_edge.solver import Checkpoint
+    from trm_edge.step import make_step
+    tokens, prov = puzzles_of(model, count, seed, file)
+    S = steps or model.config.halt_max_steps
+    solver = Checkpoint(model)
+    rec = _Recording(solver.step, make_step(model).input_names)
+    solver.step = rec
+    for a in range(0, len(tokens), CHUNK):
+        solver.solve(tokens[a:a + CHUNK], max_steps=S, halting="fixed", views=1)
+    prov.update(steps=int(S), rows_per_activation=int(len(tokens) * S))
+    return Calibration(rec.feeds, prov, tuple(keep_fp32))
