@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from trm_edge.runtime.backend import ManifestStep, load_error
+from trm_edge.targets import STATIC
 
 
 def _interpreter_class():
@@ -53,12 +54,31 @@ class LiteRTStep(ManifestStep):
             raise load_error("LiteRT", model_file, e) from None
         self.io = manifest["io_names"]
         self.read_manifest(manifest)
+        self.scales = {}     # full-integer (int8-static) models: our name -> (scale, zero point) of its int8 tensor
         if hasattr(self.runner, "get_input_details"):
             ours = {v: k for k, v in self.io.items()}
             details = {**self.runner.get_input_details(), **self.runner.get_output_details()}
-            self.check_io(model_file, {ours.get(k, k): ([int(d) for d in v["shape"]], str(np.dtype(v["dtype"])))
-                                       for k, v in details.items()})
+            found = {}
+            for k, v in details.items():
+                dtype = str(np.dtype(v["dtype"]))
+                scale, zero = v.get("quantization", (0.0, 0))
+                if dtype == "int8" and scale and manifest.get("precision") in STATIC:
+                    self.scales[ours.get(k, k)] = (float(scale), int(zero))
+                    dtype = "float32"     # the host loop's float tensor, quantized at this boundary
+                found[ours.get(k, k)] = ([int(d) for d in v["shape"]], dtype)
+            self.check_io(model_file, found)
 
     def __call__(self, tokens, puzzle_emb, y, z):
-        out = self.runner(**{self.io[n]: a for n, a in self.feed(tokens, puzzle_emb, y, z).items()})
-        return tuple(np.asarray(out[self.io[n]]) for n in self.outputs)
+        feed = self.feed(tokens, puzzle_emb, y, z)
+        for n, (scale, zero) in self.scales.items():
+            if n in feed:
+                feed[n] = np.clip(np.rint(feed[n] / scale) + zero, -128, 127).astype(np.int8)
+        out = self.runner(**{self.io[n]: a for n, a in feed.items()})
+        res = []
+        for n in self.outputs:
+            a = np.asarray(out[self.io[n]])
+            if n in self.scales:
+                scale, zero = self.scales[n]
+                a = (a.astype(np.float32) - zero) * np.float32(scale)
+            res.append(a)
+        return tuple(res)
