@@ -101,7 +101,7 @@ EXPORT = {
     "batch-huge": ["--batch", str(10**9)],
     "quantize-bogus": ["--quantize", "int3"],
     "quantize-other-target": ["--quantize", "fp16"],
-    "static-on-a-target-without-it": ["--target", "coreml", "--quantize", "int8-static"],
+    "precision-a-target-lacks": ["--target", "onnx", "--quantize", "int8-weights"],
     "calibration-for-dynamic": ["--quantize", "int8", "--calibration", "p.txt"],
     "calibration-missing": ["--quantize", "int8-static", "--calibration", "nowhere.txt"],
     "calibration-empty": ["--quantize", "int8-static", "--calibration", "empty.txt"],
