@@ -332,3 +332,26 @@ def test_bad_puzzle_or_argument_fails_with_one_line(native_runner, shipped_et_bu
     r = subprocess.run([str(native_runner / "trm-runner"), str(shipped_et_bundle), *args], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+STATIC_PUZZLES = 8
+
+
+@pytest.mark.skipif(why_no_arm() is not None, reason=str(why_no_arm()))
+def test_static_int8_bundle_on_arm64_under_qemu_matches_python(arm, trained_bundles):
+    """W8A8 (int8-static) as a phone's NPU-less CPU runs it: the trained 4x4 model's static ExecuTorch bundle in
+    the ARM64 runner (XNNPACK's int8 kernels for ARM) gives Python's answers and halting steps; q_halt within
+    the int8 graph's rounding (its output scale). Timing under emulation means nothing and is not taken."""
+    from trm_edge.data import sample_puzzles
+    path, _ = trained_bundles("executorch", "int8-static")
+    puzzles = np.asarray(sample_puzzles({"name": "sudoku", "size": 4}, 16, 6, STATIC_PUZZLES, seed=11), dtype=np.int64)
+    for halting in ("q_halt", "fixed"):
+        want = python_solutions(path, puzzles, halting=halting)
+        cmd = QEMU + [str(arm / "trm-runner"), str(path), "--json", "--threads", "1", "--halting", halting]
+        for t in puzzles:
+            cmd += ["--tokens", ",".join(map(str, t))]
+        got = _solve(cmd, 900)
+        assert len(got) == len(want)
+        for i, (g, w) in enumerate(zip(got, want)):
+            assert g["answer"] == w["answer"] and g["steps"] == w["steps"], f"puzzle {i} ({halting})"
+            np.testing.assert_allclose(g["q_halt"], w["q_halt"], rtol=0, atol=0.1, err_msg=f"puzzle {i}")
