@@ -215,6 +215,10 @@ class Step(nn.Module):
 
     def forward(self, tokens, puzzle_emb, y, z):
         c = self.config
+        dtype = self.lm_head.weight.dtype     # float16 for half_step(): float32 at the boundary, half inside
+        if dtype != torch.float32:
+            y, z = y.to(dtype), z.to(dtype)
+            puzzle_emb = None if puzzle_emb is None else puzzle_emb.to(dtype)
         # x: [puzzle prefix; token embeddings] * sqrt(D)
         e = self.token_emb(tokens)
         if c.puzzle_emb_ndim > 0:
@@ -229,6 +233,8 @@ class Step(nn.Module):
             y = self.net(y, z)
         logits = self.lm_head(y[:, c.P:])
         q_halt = self.q_head(y[:, 0])[:, 0]
+        if dtype != torch.float32:
+            return y.float(), z.float(), logits.float(), q_halt.float()
         return y, z, logits, q_halt
 
 
@@ -243,6 +249,13 @@ class PuzzleFreeStep(Step):
 
 def make_step(model: TRM, spelling: str | Spelling = "reference") -> Step:
     return (Step if model.config.puzzle_emb_ndim > 0 else PuzzleFreeStep)(model, spelling)
+
+
+def half_step(step: Step) -> Step:
+    """A float16 copy of `step` (the model's own weights untouched): the same float32 inputs and outputs,
+    computed in half precision inside (fp16 bundles of targets whose runtime has half kernels)."""
+    import copy
+    return copy.deepcopy(step).half()
 
 
 def _rotation_matrix(heads: int, head_dim: int) -> torch.Tensor:

@@ -24,7 +24,7 @@ class Target:
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("onnx", ("fp32", "int8", "int8-static"), "onnx", "onnxruntime", "trm_edge.export.onnx",
            "trm_edge.runtime.onnx_backend:OnnxRuntimeStep", "onnxruntime"),
-    Target("executorch", ("fp32", "int8", "int8-static"), "executorch", "executorch-runtime", "trm_edge.export.executorch",
+    Target("executorch", ("fp32", "fp16", "int8", "int8-static"), "executorch", "executorch-runtime", "trm_edge.export.executorch",
            "trm_edge.runtime.executorch_backend:ExecuTorchStep", "executorch"),
     Target("coreml", ("fp32", "fp16", "int8", "int8-static"), "coreml", "coreml", "trm_edge.export.coreml",
            "trm_edge.runtime.coreml_backend:CoreMLStep", "coremltools", runs_on="darwin"),

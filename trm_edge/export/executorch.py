@@ -4,6 +4,8 @@ The step is written in the `xnnpack` spelling (split projections, attention per 
 tensors, RoPE and the RMSNorm mean as linear layers), which keeps the graph in 2 delegated
 partitions (MLP-t and attention models, dynamic batch) instead of dozens to hundreds.
 int8: torchao pt2e with the XNNPACK quantizer, dynamic per-channel int8 weights and activations.
+fp16: the step computed in half precision inside (float32 at its boundary, trm_edge.step.half_step),
+XNNPACK's fp16 kernels.
 int8-static: the same quantizer's static config (W8A8: per-channel int8 weights, per-tensor int8
 activations whose scales the calibration feeds fix: every supervision step's real inputs).
 A dynamic batch is exported from an example batch of 2 (batch 1 would specialise the dimension).
@@ -17,7 +19,7 @@ from pathlib import Path
 import torch
 
 from trm_edge.export.protocol import Exported
-from trm_edge.step import dynamic_batch, example_inputs, export_step
+from trm_edge.step import dynamic_batch, example_inputs, export_step, half_step
 
 SPELLING = "xnnpack"
 TOKEN_DTYPE = "int64"
@@ -39,6 +41,8 @@ def _lower(ep, constant_methods: dict | None = None):
 def export(step, stage: Path, precision: str = "fp32", batch: int | None = None, calibration=None) -> Exported:
     """torch.export (and quantize) now; lowering and emitting happen in `finish`, once the manifest is
     known, so the manifest rides in the program as a constant method and parity runs on that very file."""
+    if precision == "fp16":
+        step = half_step(step)
     args = example_inputs(step, batch or 2, torch.int64)
     with torch.no_grad():
         ep = export_step(step, batch, torch.int64, max_batch=MAX_BATCH)
