@@ -28,7 +28,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            "trm_edge.runtime.executorch_backend:ExecuTorchStep", "executorch"),
     Target("coreml", ("fp32", "fp16", "int8", "int8-static"), "coreml", "coreml", "trm_edge.export.coreml",
            "trm_edge.runtime.coreml_backend:CoreMLStep", "coremltools", runs_on="darwin"),
-    Target("tflite", ("fp32", "int8", "int8-weights", "int8-static"), "tflite", "litert", "trm_edge.export.tflite",
+    Target("tflite", ("fp32", "fp16", "int8", "int8-weights", "int8-static"), "tflite", "litert", "trm_edge.export.tflite",
            "trm_edge.runtime.tflite_backend:LiteRTStep", "litert_torch"),
 )}
 

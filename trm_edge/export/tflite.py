@@ -5,7 +5,8 @@ manifest's `io_names` maps our names to theirs. The batch is fixed at conversion
 host loop pads and chunks to it. int8 = dynamic-range quantization (int8 weights, activations
 quantized on the fly; the fastest variant measured on this CPU); int8-weights = weight-only int8;
 int8-static = full-integer W8A8 (ai-edge-quantizer's static_wi8_ai8 recipe: int8 weights and
-activations, activation scales from the calibration feeds, every supervision step's real inputs).
+activations, activation scales from the calibration feeds, every supervision step's real inputs);
+fp16 = float16 weights (LiteRT's float16 model, for its GPU delegate).
 (litert-torch's own pt2e int8 path converts but fails at run time in EMBEDDING_LOOKUP.)
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None,
         from ai_edge_quantizer import quantizer, recipe
         qt = quantizer.Quantizer(str(path))
         qt.load_quantization_recipe({"int8": recipe.dynamic_wi8_afp32, "int8-weights": recipe.weight_only_wi8_afp32,
-                                     "int8-static": recipe.static_wi8_ai8}[precision]())
+                                     "int8-static": recipe.static_wi8_ai8, "fp16": _fp16_weights}[precision]())
         result = None
         if precision == "int8-static":
             if calibration.keep_fp32:
@@ -78,6 +79,17 @@ def int8_io(path: Path, step) -> dict:
         if np.dtype(v["dtype"]) == np.int8 and scale:
             out[ours.get(k, k)] = {"dtype": "int8", "scale": float(scale), "zero_point": int(zero)}
     return out
+
+
+def _fp16_weights():
+    """LiteRT's float16 model: weights stored as float16 (ai-edge-quantizer's FLOAT_CASTING), what its GPU
+    delegate computes in half precision; the CPU widens them to float32 once at load."""
+    from ai_edge_quantizer import recipe_manager
+    from ai_edge_quantizer.recipe import AlgorithmName, TFLOperationName
+    rm = recipe_manager.RecipeManager()
+    rm.add_weight_only_config(regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, num_bits=16,
+                              algorithm_key=AlgorithmName.FLOAT_CASTING)
+    return rm.get_quantization_recipe()
 
 
 MAX_SAMPLES = 512     # calibration samples (each a fixed-batch run of the interpreter); rows are strided to fit
