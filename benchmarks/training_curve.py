@@ -46,9 +46,19 @@ def plot(run: Path, out: Path, title: str | None = None) -> dict:
         if pts:
             axes[0].plot([p[0] for p in pts], [p[2] for p in pts], style, label=label)
             axes[1].plot([p[1] for p in pts], [p[2] for p in pts], style, label=label)
+    ylabel = "held-out solved"
+    if not evals and train:   # a run without evaluations: its training rows' accuracy on the rows that halted
+        rows = [r for r in train if r.get("steps", 0) > 0]   # steps with rows that halted (`halted` of them)
+        for key, label in (("accuracy", "cells right (training rows at halting)"),
+                           ("exact_accuracy", "answers right (training rows at halting)")):
+            acc = [a / max(n, 1e-9) for a, n in zip(smooth([r[key] * r["halted"] for r in rows], 200),
+                                                    smooth([r["halted"] for r in rows], 200))]
+            axes[0].plot([r["step"] for r in rows], acc, lw=1, label=label)
+            axes[1].plot([r["minutes"] for r in rows], acc, lw=1, label=label)
+        ylabel = "training accuracy (mean of 200 steps)"
     for ax, xlabel in ((axes[0], "optimizer steps"), (axes[1], "minutes of training (this 2-core CPU)")):
         ax.set_xlabel(xlabel)
-        ax.set_ylabel("held-out solved")
+        ax.set_ylabel(ylabel)
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
