@@ -171,6 +171,7 @@ class Step(nn.Module):
 
     input_names = ("tokens", "puzzle_emb", "y", "z")
     output_names = ("y_next", "z_next", "logits", "q_halt")
+    half_inside = False     # a plain attribute (torch.fx traces through it): set by half_step()
 
     def __init__(self, model: TRM, spelling: str | Spelling = "reference"):
         super().__init__()
@@ -215,10 +216,9 @@ class Step(nn.Module):
 
     def forward(self, tokens, puzzle_emb, y, z):
         c = self.config
-        dtype = self.lm_head.weight.dtype     # float16 for half_step(): float32 at the boundary, half inside
-        if dtype != torch.float32:
-            y, z = y.to(dtype), z.to(dtype)
-            puzzle_emb = None if puzzle_emb is None else puzzle_emb.to(dtype)
+        if self.half_inside:    # half_step(): float32 at the boundary, float16 inside
+            y, z = y.half(), z.half()
+            puzzle_emb = None if puzzle_emb is None else puzzle_emb.half()
         # x: [puzzle prefix; token embeddings] * sqrt(D)
         e = self.token_emb(tokens)
         if c.puzzle_emb_ndim > 0:
@@ -233,7 +233,7 @@ class Step(nn.Module):
             y = self.net(y, z)
         logits = self.lm_head(y[:, c.P:])
         q_halt = self.q_head(y[:, 0])[:, 0]
-        if dtype != torch.float32:
+        if self.half_inside:
             return y.float(), z.float(), logits.float(), q_halt.float()
         return y, z, logits, q_halt
 
@@ -255,7 +255,9 @@ def half_step(step: Step) -> Step:
     """A float16 copy of `step` (the model's own weights untouched): the same float32 inputs and outputs,
     computed in half precision inside (fp16 bundles of targets whose runtime has half kernels)."""
     import copy
-    return copy.deepcopy(step).half()
+    half = copy.deepcopy(step).half()
+    half.half_inside = True
+    return half
 
 
 def _rotation_matrix(heads: int, head_dim: int) -> torch.Tensor:

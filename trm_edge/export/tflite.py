@@ -70,8 +70,8 @@ def int8_io(path: Path, step) -> dict:
     """The model's int8 inputs and outputs (a full-integer graph takes and gives int8 at its boundary):
     our name -> scale and zero point, so a client converts float <-> int8 as q = round(x / scale) + zero,
     x = (q - zero) * scale (the manifest's inputs and outputs stay the host loop's float32 tensors)."""
-    from trm_edge.runtime.tflite_backend import _interpreter_class
-    runner = _interpreter_class()(model_path=str(path)).get_signature_runner()
+    from trm_edge.runtime.tflite_backend import interpreter_class
+    runner = interpreter_class()(model_path=str(path)).get_signature_runner()
     ours = {v: k for k, v in io_names(step).items()}
     out = {}
     for k, v in {**runner.get_input_details(), **runner.get_output_details()}.items():

@@ -10,7 +10,7 @@ from trm_edge.runtime.backend import ManifestStep, load_error
 from trm_edge.targets import STATIC
 
 
-def _interpreter_class():
+def interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter
         return Interpreter
@@ -40,7 +40,7 @@ class LiteRTStep(ManifestStep):
     name = "litert"
 
     def __init__(self, model_file, manifest: dict, threads: int | None = None):
-        Interpreter = _interpreter_class()
+        Interpreter = interpreter_class()
         if Interpreter.__module__.startswith("tflite_runtime") and manifest.get("precision") in BROKEN_ON_TFLITE_RUNTIME:
             from trm_edge.runtime.manifest import BundleError
             raise BundleError(f"tflite-runtime computes {manifest['precision']} (dynamic-range) LiteRT bundles wrongly; "
