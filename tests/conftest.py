@@ -100,7 +100,12 @@ def make_tiny_sudoku_model():
     torch.manual_seed(0)
     cfg = TRMConfig(seq_len=16, vocab_size=6, hidden_size=32, expansion=2, H_cycles=1, L_cycles=2,
                     halt_max_steps=6, puzzle_emb_ndim=32, puzzle_emb_len=2, mlp_t=True, pos_encodings="none")
-    m = TRM(cfg)
+    return _with_random_heads(TRM(cfg))
+
+
+def _with_random_heads(m):
+    """A fresh TRM with a q head and puzzle table that are not all zero (so halting and rows vary), in eval mode."""
+    import torch
     with torch.no_grad():
         m.q_head.weight.normal_(0, 0.5)
         m.q_head.bias.zero_()
@@ -117,12 +122,7 @@ def make_tiny_arc_model(n_rows: int, seq_len: int = 900):
     cfg = TRMConfig(seq_len=seq_len, vocab_size=12, hidden_size=32, num_heads=2, expansion=2, H_cycles=1, L_cycles=1,
                     L_layers=1, halt_max_steps=4, puzzle_emb_ndim=32, puzzle_emb_len=1, pos_encodings="rope",
                     num_puzzle_identifiers=n_rows)
-    m = TRM(cfg)
-    with torch.no_grad():
-        m.q_head.weight.normal_(0, 0.5)
-        m.q_head.bias.zero_()
-        m.puzzle_emb.normal_()
-    return m.eval()
+    return _with_random_heads(TRM(cfg))
 
 
 @pytest.fixture

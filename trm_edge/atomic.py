@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -31,3 +32,16 @@ def write_text(path, text: str) -> Path:
 
 def write_json(path, value, indent: int | None = 1) -> Path:
     return write_text(path, json.dumps(value, indent=indent))
+
+
+def replace_folder(stage, out) -> None:
+    """Move the finished folder `stage` to `out`, replacing an earlier `out` (moved aside first, then removed):
+    `out` is never half-written."""
+    stage, out = Path(stage), Path(out)
+    if out.exists():
+        old = out.with_name(f".{out.name}.{os.getpid()}.old")
+        out.replace(old)
+        stage.replace(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        stage.replace(out)

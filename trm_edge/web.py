@@ -22,6 +22,7 @@ import tempfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from trm_edge.atomic import replace_folder
 from trm_edge.errors import TRMEdgeError
 
 WEB = Path(__file__).resolve().parents[1] / "export" / "web"
@@ -172,13 +173,7 @@ def write_folder(bundle, out) -> Path:
         for p in stage.rglob("*"):
             p.chmod(0o755 if p.is_dir() else 0o644)
         stage.chmod(0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            out.replace(old)
-            stage.replace(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            stage.replace(out)
+        replace_folder(stage, out)
     except OSError as e:
         shutil.rmtree(stage, ignore_errors=True)
         unmake(created)

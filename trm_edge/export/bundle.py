@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import trm_edge
+from trm_edge.atomic import replace_folder
 from trm_edge.errors import TRMEdgeError
 from trm_edge.data import lookup, with_encoding
 from trm_edge.export.parity import FP32_LOGITS_TOL, check_parity
@@ -302,12 +303,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
         if out.exists():
             if any(out.iterdir()) and not is_our_bundle(out):   # changed while we exported: leave it alone
                 raise ExportError(f"{out} now holds files that are not a bundle of ours; nothing was written")
-            old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            out.replace(old)
-            stage.replace(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            stage.replace(out)
+        replace_folder(stage, out)
         return out, manifest
     except Exception as e:
         shutil.rmtree(stage, ignore_errors=True)
