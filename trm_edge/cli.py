@@ -433,12 +433,15 @@ def data_build(task, out, size, n_train, n_test, givens, difficulty, min_path, a
 @click.option("--max-minutes", type=POSITIVE, help="stop after this many minutes (resume later with the same command)")
 @click.option("--threads", type=THREADS, help="CPU threads per process (overrides the config's; e.g. 1 while "
                                              "something else shares the cores)")
-def train(config, out, data_path, steps, max_minutes, threads):
+@click.option("--qat", is_flag=True, default=None, help="quantization-aware: every linear layer trains with the "
+              "static int8 bundles' rounding (fine-tune a checkpoint given as the config's init:)")
+def train(config, out, data_path, steps, max_minutes, threads, qat):
     """Train from a YAML config; run the same command again to resume. Works under torchrun."""
     require("train", "trm-edge train")
     from trm_edge.train.config import TrainConfig
     from trm_edge.train.loop import train as run
-    cfg = TrainConfig.from_yaml(config, out=out, data=data_path, steps=steps, max_minutes=max_minutes, threads=threads)
+    cfg = TrainConfig.from_yaml(config, out=out, data=data_path, steps=steps, max_minutes=max_minutes, threads=threads,
+                                 qat=qat)
     path = run(cfg)
     click.echo(f"model: {path}")
 

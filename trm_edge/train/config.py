@@ -51,6 +51,7 @@ class TrainConfig:
     eval_puzzles: int = 200
     threads: int | None = None           # CPU threads per process
     compile: bool = False                # torch.compile the supervision step (~12% faster on this CPU)
+    qat: bool = False                    # quantization-aware: every Linear sees static int8 rounding (train/qat.py)
     notes: dict = field(default_factory=dict)
 
     @classmethod
@@ -184,6 +185,7 @@ class TrainConfig:
         whole("eval_puzzles", 1)
         whole("threads", 1, 1024, optional=True)
         flag("compile")
+        flag("qat")
         if not isinstance(self.notes, dict):
             raise ConfigError(f"{w}: notes must be a mapping, got {_show(self.notes)}")
         for f in fields(self):   # the config rides along in every checkpoint's metadata, as JSON

@@ -301,6 +301,9 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
     model = build_model(cfg, meta)
     if init is not None:   # fine-tuning: the first step starts from these weights (a resume replaces them)
         model.load_state_dict(init)
+    if cfg.qat:
+        from trm_edge.train import qat
+        qat.prepare(model)
     model = model.to(device)
     if world > 1:   # one starting point everywhere
         for t in list(model.parameters()) + list(model.buffers()):
@@ -325,6 +328,8 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
                 ema.shadow = st["ema"]
             sampler.load(st["sampler"])
             carry = Carry.from_state_dict(st["carry"]) if st.get("carry") else None
+            if cfg.qat and st.get("qat"):
+                qat.load_ranges(model, st["qat"])
             step = int(st["step"])
             minutes_before = float(st.get("minutes", 0.0))
             torch.set_rng_state(st["torch_rng"])
@@ -452,7 +457,9 @@ def _stop_on_sigterm(closers) -> dict:
 
 
 def _save_state(path: Path, model, opt, ema, sampler, carry, step, minutes: float):
+    from trm_edge.train import qat
     st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "ema": ema.shadow if ema else None,
+          "qat": qat.ranges(model),
           "sampler": sampler.state(), "carry": carry.state_dict() if carry is not None else None,
           "step": step, "minutes": minutes, "torch_rng": torch.get_rng_state()}
     atomic_write(path, lambda tmp: torch.save(st, tmp))
