@@ -72,3 +72,18 @@ def test_a_calibration_file_is_its_puzzles(tmp_path, count):
     cal = calibration_set(model, file=f)
     assert cal.provenance["source"] == "file" and cal.provenance["count"] == count and len(cal.provenance["sha256"]) == 64
     np.testing.assert_array_equal(cal.feeds[0]["tokens"], puzzles)
+
+
+def test_litert_static_names_its_worst_activations_and_keeps_the_named_ones_float(tmp_path, trained_bundles):
+    """LiteRT's full-integer graph: the export's table names op outputs (SQNR against the float graph, from
+    ai-edge-quantizer's validator); --keep-fp32 with one of them leaves the op computing it in float."""
+    from ai_edge_litert.interpreter import Interpreter
+    _, manifest = trained_bundles("tflite", "int8-static")
+    worst = [w["layer"] for w in manifest["quantization"]["worst_activations"]]
+    assert worst and all(w["sqnr_db"] < 60 for w in manifest["quantization"]["worst_activations"])
+    out = tmp_path / "kept"
+    assert main(["export", "--target", "tflite", "--quantize", "int8-static", "--model", str(trained_model_path()),
+                 "--calibration-count", "8", "--keep-fp32", worst[0], "--out", str(out)]) == 0
+    assert json.loads((out / "manifest.json").read_text())["quantization"]["keep_fp32"] == [worst[0]]
+    dtypes = {t["name"]: t["dtype"] for t in Interpreter(model_path=str(out / "step.tflite")).get_tensor_details()}
+    assert dtypes[worst[0]] == np.float32

@@ -5,7 +5,9 @@ manifest's `io_names` maps our names to theirs. The batch is fixed at conversion
 host loop pads and chunks to it. int8 = dynamic-range quantization (int8 weights, activations
 quantized on the fly; the fastest variant measured on this CPU); int8-weights = weight-only int8;
 int8-static = full-integer W8A8 (ai-edge-quantizer's static_wi8_ai8 recipe: int8 weights and
-activations, activation scales from the calibration feeds, every supervision step's real inputs);
+activations, activation scales from the calibration feeds, every supervision step's real inputs; the
+ops computing the tensors named by --keep-fp32 stay float, and the manifest lists the worst-reproduced
+activations by SQNR against the float graph);
 fp16 = float16 weights (LiteRT's float16 model, for its GPU delegate).
 (litert-torch's own pt2e int8 path converts but fails at run time in EMBEDDING_LOOKUP.)
 """
@@ -43,23 +45,26 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None,
     if precision != "fp32":
         from ai_edge_quantizer import quantizer, recipe
         qt = quantizer.Quantizer(str(path))
-        qt.load_quantization_recipe({"int8": recipe.dynamic_wi8_afp32, "int8-weights": recipe.weight_only_wi8_afp32,
-                                     "int8-static": recipe.static_wi8_ai8, "fp16": _fp16_weights}[precision]())
         result = None
         if precision == "int8-static":
-            if calibration.keep_fp32:
-                from trm_edge.export.calibration import CalibrationError
-                raise CalibrationError("--keep-fp32 is not offered for tflite yet (onnx has it); drop it")
+            keep = _check_keep(path, calibration.keep_fp32)
+            qt.load_quantization_recipe(_static_recipe(keep))
+            samples = _samples(step, calibration.feeds, batch)
+            sig = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
             with _quiet_progress():
-                result = qt.calibrate({qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else
-                                       "serving_default": _samples(step, calibration.feeds, batch)})
+                result = qt.calibrate({sig: samples})
             quantization = {"scheme": "static", "format": "full-integer TFLite",
                             "weights": "int8 per channel, symmetric", "activations": "int8 per tensor, scales from "
                             "calibration", "method": "ai-edge-quantizer static_wi8_ai8",
-                            "tool": "ai-edge-quantizer", "calibration": calibration.provenance, "keep_fp32": []}
+                            "tool": "ai-edge-quantizer", "calibration": calibration.provenance, "keep_fp32": keep}
+        else:
+            qt.load_quantization_recipe({"int8": recipe.dynamic_wi8_afp32, "int8-weights": recipe.weight_only_wi8_afp32,
+                                         "fp16": _fp16_weights}[precision]())
         tmp = path.with_name("quantized.tflite")
         with _quiet_progress():
             qt.quantize(result).export_model(str(tmp))
+            if quantization is not None:
+                quantization["worst_activations"] = _worst_activations(qt, path, [samples[0], samples[-1]])
         tmp.replace(path)
         if quantization is not None:
             quantization["int8_io"] = int8_io(path, step)
@@ -79,6 +84,60 @@ def int8_io(path: Path, step) -> dict:
         if np.dtype(v["dtype"]) == np.int8 and scale:
             out[ours.get(k, k)] = {"dtype": "int8", "scale": float(scale), "zero_point": int(zero)}
     return out
+
+
+def _op_outputs(path: Path) -> list[str]:
+    """The float graph's activations: every op's output tensor, by its name (what --keep-fp32 takes)."""
+    from trm_edge.runtime.tflite_backend import interpreter_class
+    it = interpreter_class()(model_path=str(path))
+    names = {t["index"]: t["name"] for t in it.get_tensor_details()}
+    return [names[i] for op in it._get_ops_details() for i in op["outputs"] if i in names]
+
+
+def _check_keep(path: Path, keep) -> list[str]:
+    if not keep:
+        return []
+    outputs = _op_outputs(path)
+    unknown = [k for k in keep if k not in outputs]
+    if unknown:
+        from trm_edge.export.calibration import CalibrationError
+        raise CalibrationError(f"--keep-fp32 {unknown[0]!r} names no layer of this LiteRT graph; name layers from the "
+                               f"export's worst-activations table (e.g. {outputs[len(outputs) // 2]!r})")
+    return list(keep)
+
+
+def _static_recipe(keep: list[str]):
+    """static_wi8_ai8 (int8 weights per channel, int8 activations per tensor, min/max from calibration) on
+    every op, except the ops computing the `keep` tensors: those stay float (mixed precision). An op is
+    matched by its scope, its output tensors' names each followed by ";" (ai-edge-quantizer's rule)."""
+    import re
+
+    from ai_edge_quantizer import recipe_manager
+    from ai_edge_quantizer.recipe import AlgorithmName, TFLOperationName
+    rm = recipe_manager.RecipeManager()
+    rm.add_static_config(regex=".*", operation_name=TFLOperationName.ALL_SUPPORTED, activation_num_bits=8,
+                         weight_num_bits=8)
+    for name in keep:
+        rm.add_quantization_config(regex=f"^{re.escape(name)};$", operation_name=TFLOperationName.ALL_SUPPORTED,
+                                   algorithm_key=AlgorithmName.NO_QUANTIZE)
+    return rm.get_quantization_recipe()
+
+
+def _worst_activations(qt, path: Path, samples: list[dict], top: int = 8) -> list[dict]:
+    """The activations the static graph reproduces worst: SQNR in dB of every op's output against the float
+    graph (ai-edge-quantizer's validator), on the first and last calibration samples, lowest first."""
+    import math
+
+    from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
+    sig = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
+    res = qt.validate(test_data={sig: samples}, error_metrics=[ValidationErrorMetric.SNR],
+                      num_threads=1).get_all_tensor_results()
+    rows = []
+    for name in dict.fromkeys(_op_outputs(path)):
+        snr = (res.get(name) or {}).get("snr")
+        if snr is not None and math.isfinite(snr) and snr > 0:    # 0: a tensor with no signal (all zeros)
+            rows.append({"layer": name, "tensor": name, "sqnr_db": round(10 * math.log10(snr), 2)})
+    return sorted(rows, key=lambda r: r["sqnr_db"])[:top]
 
 
 def _fp16_weights():
