@@ -4,7 +4,7 @@ threads, share of the GEMM peak, file MB, accuracy and mean steps where measured
 ms per step where the run measured accuracy, else ms per step per target and precision.
 
     python benchmarks/precisions.py benchmarks/results/shipped/bench.json [more bench.json ...]
-        [--out benchmarks/results/precisions]
+        [--out benchmarks/results/precisions_report]
 
 Writes precisions.md and one PNG per bench.json (named after its folder). The share of the peak is of the
 int8 GEMM peak for rows computing in int8 (int8 dynamic, int8-static), of the fp32 peak for the others
@@ -110,7 +110,7 @@ def plot(res: dict, name: str, path: Path) -> None:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench", nargs="+", help="bench.json files")
-    ap.add_argument("--out", default="benchmarks/results/precisions")
+    ap.add_argument("--out", default="benchmarks/results/precisions_report")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

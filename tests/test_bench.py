@@ -101,6 +101,24 @@ def test_bench_latency_only(tiny_sudoku_model, tmp_path):
     assert not (tmp_path / "b" / "bench.png").exists()
 
 
+def test_bench_calibration_and_skipped_rows(tiny_sudoku_model, tmp_path):
+    """bench(calibration=...) reaches a static row's export (its row records what it was calibrated on);
+    bench(skip=...) rows are neither exported nor measured, and say why."""
+    from trm_edge.bench import bench
+    ckpt = save_checkpoint(tiny_sudoku_model, tmp_path / "tiny.safetensors", task={"name": "sudoku", "size": 4})
+    res = bench(ckpt, targets=("onnx", "tflite"), precisions=("int8-static",), puzzles=2, batch=1, threads=(1,),
+                out=tmp_path / "b", bundles=tmp_path / "bundles", accuracy=False, curves=False, step_seconds=0.05,
+                min_reps=2, progress=False, calibration={"count": 2, "steps": 2},
+                skip={("tflite", "int8-static"): "too big here"})
+    rows = {r["target"]: r for r in res["rows"]}
+    assert rows["onnx"]["status"] == "ok" and rows["onnx"]["ms_step_p50"] > 0
+    assert rows["onnx"]["extra"]["calibration"] == {"task": "sudoku", "source": "sampler", "count": 2, "seed": 3,
+                                                    "steps": 2, "rows_per_activation": 4}
+    assert (rows["tflite"]["status"], rows["tflite"]["reason"], rows["tflite"]["ms_step_p50"]) == \
+        ("not run here", "too big here", None)
+    assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == ["tiny-onnx-int8-static"]
+
+
 def test_bench_bad_arguments(tmp_path, capsys):
     assert main(["bench", "--targets", "onnx,tensorrt"]) == 2
     err = capsys.readouterr().err
