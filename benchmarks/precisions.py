@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from trm_edge.targets import PRECISIONS     # the targets table's order: fp32, int8, int8-static, fp16, ...
+
 INT8_MATH = ("int8", "int8-static")         # precisions whose GEMMs run in int8 (int8-weights computes in float)
 MARKERS = {"fp32": "o", "fp16": "D", "int8": "s", "int8-static": "^", "int8-weights": "v"}
 
@@ -75,7 +77,8 @@ def plot(res: dict, name: str, path: Path) -> None:
     from matplotlib.lines import Line2D
     rows = [s for s in summarize(res) if not s["device"]]
     targets = list(dict.fromkeys(s["target"] for s in rows))
-    precisions = list(dict.fromkeys(s["precision"] for s in rows))
+    known = [p for p in PRECISIONS if any(s["precision"] == p for s in rows)]
+    precisions = known + sorted({s["precision"] for s in rows} - set(known))
     colour = {t: f"C{i % 10}" for i, t in enumerate(targets)}
     measured = [s for s in rows if s["accuracy"] is not None]
     if measured:   # accuracy vs ms per step: colour = target, marker = precision, one point per thread count
