@@ -70,7 +70,6 @@ def _quantize_static(pre: Path, path: Path, calibration) -> dict:
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(calibration.keep_fp32),
                     extra_options={"CalibStridedMinMax": 1})   # each feed's min/max folded in at once, not held
-
     return {"scheme": "static", "format": "QDQ", "weights": f"{WEIGHTS} per channel, symmetric",
             "activations": f"{ACTIVATIONS} per tensor, scales from calibration", "method": "MinMax",
             "tool": "onnxruntime.quantization.quantize_static", "calibration": calibration.provenance,

@@ -50,9 +50,8 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None,
             keep = _check_keep(path, calibration.keep_fp32)
             qt.load_quantization_recipe(_static_recipe(keep))
             samples = _samples(step, calibration.feeds, batch)
-            sig = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
             with _quiet_progress():
-                result = qt.calibrate({sig: samples})
+                result = qt.calibrate({_signature(qt): samples})
             quantization = {"scheme": "static", "format": "full-integer TFLite",
                             "weights": "int8 per channel, symmetric", "activations": "int8 per tensor, scales from "
                             "calibration", "method": "ai-edge-quantizer static_wi8_ai8",
@@ -84,6 +83,11 @@ def int8_io(path: Path, step) -> dict:
         if np.dtype(v["dtype"]) == np.int8 and scale:
             out[ours.get(k, k)] = {"dtype": "int8", "scale": float(scale), "zero_point": int(zero)}
     return out
+
+
+def _signature(qt) -> str:
+    """The model's one signature, as ai-edge-quantizer names it (older versions have no lookup)."""
+    return qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
 
 
 def _op_outputs(path: Path) -> list[str]:
@@ -129,8 +133,7 @@ def _worst_activations(qt, path: Path, samples: list[dict], top: int = 8) -> lis
     import math
 
     from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
-    sig = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
-    res = qt.validate(test_data={sig: samples}, error_metrics=[ValidationErrorMetric.SNR],
+    res = qt.validate(test_data={_signature(qt): samples}, error_metrics=[ValidationErrorMetric.SNR],
                       num_threads=1).get_all_tensor_results()
     rows = []
     for name in dict.fromkeys(_op_outputs(path)):

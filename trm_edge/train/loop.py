@@ -21,6 +21,7 @@ from trm_edge.data.dataset import read_split
 from trm_edge.errors import CheckpointError, ConfigError, TRMEdgeError
 from trm_edge.outdir import OutputError, claim, make, reason, show, unmake
 from trm_edge.model import TRM, TRMConfig
+from trm_edge.train import qat
 from trm_edge.train.act import Carry, act_step
 from trm_edge.train.config import TrainConfig
 from trm_edge.train.optim import EMA, adam_atan2, lr_at, sign_sgd_rows
@@ -302,7 +303,6 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
     if init is not None:   # fine-tuning: the first step starts from these weights (a resume replaces them)
         model.load_state_dict(init)
     if cfg.qat:
-        from trm_edge.train import qat
         qat.prepare(model)
     model = model.to(device)
     if world > 1:   # one starting point everywhere
@@ -457,7 +457,6 @@ def _stop_on_sigterm(closers) -> dict:
 
 
 def _save_state(path: Path, model, opt, ema, sampler, carry, step, minutes: float):
-    from trm_edge.train import qat
     st = {"model": model.state_dict(), "optimizer": opt.state_dict(), "ema": ema.shadow if ema else None,
           "qat": qat.ranges(model),
           "sampler": sampler.state(), "carry": carry.state_dict() if carry is not None else None,
