@@ -2,8 +2,11 @@
 checkpoint stays an ordinary float model, and a stopped run resumes exactly (observed ranges included)."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,3 +84,20 @@ def test_train_qat_writes_a_float_checkpoint_and_resumes_exactly(tmp_path, data4
         assert torch.equal(a[k], b[k]), k
     plain = _train(tmp_path, data4, "plain")                                # the same run without --qat differs
     assert not torch.equal(plain.state_dict()["lm_head.weight"], a["lm_head.weight"])
+
+
+def test_torchrun_ranks_share_one_set_of_observed_ranges(tmp_path, data4):
+    """Two torchrun processes each see half the batch: their ranges are averaged after every step, so
+    both round alike (the in-sync check covers the ranges too) and the run matches one process."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cfg = tmp_path / "ddp.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "data": str(data4), "out": str(tmp_path / "ddp"), "steps": 3,
+                                   "augment": False}))
+    r = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--rdzv_backend", "c10d", "--rdzv_endpoint",
+                        "localhost:0", "-m", "trm_edge.cli", "train", str(cfg), "--qat"],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1] == {"step": 3, "ranks": 2, "ranks_in_sync": True}
+    st = torch.load(tmp_path / "ddp" / "train_state.pt", weights_only=True)
+    assert st["qat"] and all(v[2] == 1 and v[1] > v[0] for v in st["qat"].values())

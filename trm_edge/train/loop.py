@@ -377,6 +377,8 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
             for p in model.parameters():
                 if p.grad is not None:
                     dist.all_reduce(p.grad)
+            if cfg.qat:
+                qat.sync_ranges(model, world)
         step += 1
         lr = lr_at(step, cfg.lr, cfg.lr_warmup_steps, total, cfg.lr_min_ratio)
         for g in opt.param_groups:
@@ -430,7 +432,7 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
     if asked["signal"] is not None and rank == 0 and step < total:
         print(f"stopped at step {step}/{total} (checkpoint written); the same command resumes", file=sys.stderr)
     if world > 1:   # every rank must hold the same weights: check, and say so in the log
-        sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).to(device)
+        sums = torch.stack([t.detach().double().sum() for t in (*model.parameters(), *model.buffers())]).to(device)
         gathered = [torch.zeros_like(sums) for _ in range(world)]
         dist.all_gather(gathered, sums)
         if log:

@@ -64,6 +64,17 @@ def prepare(model: nn.Module) -> list[str]:
     return names
 
 
+def sync_ranges(model: nn.Module, world: int) -> None:
+    """Under torchrun every rank observes its own slice of the batch: after each step the ranks average
+    their ranges, so all of them round alike and the saved ranges are the whole batch's (the moving
+    average is linear, so this is the average over ranks of each slice's min/max, folded in once)."""
+    import torch.distributed as dist
+    for m in model.modules():
+        if isinstance(m, QATLinear):
+            dist.all_reduce(m.qat_range)
+            m.qat_range.div_(world)
+
+
 def ranges(model: nn.Module) -> dict:
     """The observed activation ranges (training state: saved with the optimizer, not in the weights)."""
     return {n: torch.cat([m.qat_range, m.qat_seen.float().view(1)]).cpu()
