@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from bad_input import refused
 from trained import load_trained, trained_model_path
 
 from trm_edge.cli import main
@@ -74,7 +75,7 @@ def test_a_calibration_file_is_its_puzzles(tmp_path, count):
     np.testing.assert_array_equal(cal.feeds[0]["tokens"], puzzles)
 
 
-def test_litert_static_names_its_worst_activations_and_keeps_the_named_ones_float(tmp_path, trained_bundles):
+def test_litert_static_names_its_worst_activations_and_keeps_the_named_ones_float(tmp_path, trained_bundles, capsys):
     """LiteRT's full-integer graph: the export's table names op outputs (SQNR against the float graph, from
     ai-edge-quantizer's validator); --keep-fp32 with one of them leaves the op computing it in float."""
     from ai_edge_litert.interpreter import Interpreter
@@ -87,3 +88,7 @@ def test_litert_static_names_its_worst_activations_and_keeps_the_named_ones_floa
     assert json.loads((out / "manifest.json").read_text())["quantization"]["keep_fp32"] == [worst[0]]
     dtypes = {t["name"]: t["dtype"] for t in Interpreter(model_path=str(out / "step.tflite")).get_tensor_details()}
     assert dtypes[worst[0]] == np.float32
+    bad = tmp_path / "bad"                       # a name that is no op output of the graph: one line, nothing written
+    refused(["export", "--target", "tflite", "--quantize", "int8-static", "--model", trained_model_path(),
+             "--calibration-count", "8", "--keep-fp32", "attention_of_nothing", "--out", bad], tmp_path, capsys)
+    assert not bad.exists()
