@@ -55,11 +55,17 @@ def test_a_damaged_calibration_fails_the_guard_loudly_and_keep_fp32_takes_the_na
     assert not guard["passed"] and guard["lost_points"] > guard["bound_points"]
     assert "WARNING: this static int8 bundle solves" in printed and "--keep-fp32" in printed
     worst = [w["layer"] for w in guard["worst_activations"]]
-    assert worst and all(w in printed for w in worst[:2])
+    assert worst and all(w in printed for w in worst[:4])
     kept = tmp_path / "kept"
     assert main(["export", "--target", "onnx", "--quantize", "int8-static", "--model", str(trained_model_path()),
-                 "--calibration", str(blank), "--keep-fp32", ",".join(worst[:2]), "--out", str(kept)]) == 0
-    assert json.loads((kept / "manifest.json").read_text())["quantization"]["keep_fp32"] == worst[:2]
+                 "--calibration", str(blank), "--keep-fp32", ",".join(worst[:4]), "--out", str(kept)]) == 0
+    q = json.loads((kept / "manifest.json").read_text())["quantization"]
+    assert q["keep_fp32"] == worst[:4] and set(worst[:4]) <= set(q["float_nodes"])
+    assert not set(worst[:4]) & {w["layer"] for w in q["worst_activations"]}    # what they compute is not rounded
+    import onnx
+    graph = onnx.load(str(kept / "step.onnx")).graph
+    kept_outputs = {o for n in graph.node if n.name in worst[:4] for o in n.output}
+    assert kept_outputs and not any(n.op_type == "QuantizeLinear" and n.input[0] in kept_outputs for n in graph.node)
 
 
 @pytest.mark.parametrize("count", [1, 4])

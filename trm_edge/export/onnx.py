@@ -60,21 +60,32 @@ def _quantize_static(pre: Path, path: Path, calibration) -> dict:
     recorded, named by the node that computes each: what --keep-fp32 takes."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    nodes = {n.output[0]: n.name for n in onnx.load(str(pre)).graph.node if n.output}
+    graph = onnx.load(str(pre)).graph
+    nodes = {n.output[0]: n.name for n in graph.node if n.output}
     unknown = [k for k in calibration.keep_fp32 if k not in nodes.values()]
     if unknown:
         from trm_edge.export.calibration import CalibrationError
         raise CalibrationError(f"--keep-fp32 {unknown[0]!r} names no layer of this ONNX graph; name layers from the "
                                f"export's worst-activations table (e.g. {', '.join(list(nodes.values())[:3])})")
+    float_nodes = _keeping_float(graph, calibration.keep_fp32)
     quantize_static(str(pre), str(path), _Feeds(calibration.feeds), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=list(calibration.keep_fp32),
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes,
                     extra_options={"CalibStridedMinMax": 1})   # each feed's min/max folded in at once, not held
     return {"scheme": "static", "format": "QDQ", "weights": f"{WEIGHTS} per channel, symmetric",
             "activations": f"{ACTIVATIONS} per tensor, scales from calibration", "method": "MinMax",
             "tool": "onnxruntime.quantization.quantize_static", "calibration": calibration.provenance,
-            "keep_fp32": list(calibration.keep_fp32),
+            "keep_fp32": list(calibration.keep_fp32), "float_nodes": float_nodes,
             "worst_activations": _worst_activations(pre, path, calibration.feeds, nodes)}
+
+
+def _keeping_float(graph, keep) -> list[str]:
+    """The nodes to leave unquantized so that the activations the `keep` nodes compute stay float: each named
+    node and every node reading its output (a QDQ graph quantizes a tensor where its consumer reads it, so
+    excluding the producer alone leaves its output rounded)."""
+    outputs = {o for n in graph.node if n.name in keep for o in n.output}
+    readers = [n.name for n in graph.node if outputs & set(n.input)]
+    return list(dict.fromkeys([*keep, *readers]))
 
 
 def _Feeds(feeds):
