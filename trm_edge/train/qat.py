@@ -69,10 +69,11 @@ def sync_ranges(model: nn.Module, world: int) -> None:
     their ranges, so all of them round alike and the saved ranges are the whole batch's (the moving
     average is linear, so this is the average over ranks of each slice's min/max, folded in once)."""
     import torch.distributed as dist
-    for m in model.modules():
-        if isinstance(m, QATLinear):
-            dist.all_reduce(m.qat_range)
-            m.qat_range.div_(world)
+    layers = [m for m in model.modules() if isinstance(m, QATLinear)]
+    both = torch.stack([m.qat_range for m in layers])        # one collective a step, not one per layer
+    dist.all_reduce(both)
+    for m, r in zip(layers, both / world):
+        m.qat_range.copy_(r)
 
 
 def ranges(model: nn.Module) -> dict:
