@@ -329,6 +329,7 @@ FIELDS = {   # id: overrides of the tiny config (None: drop the key)
     "threads-negative": {"threads": -1},
     "threads-zero": {"threads": 0},
     "autocast-bogus": {"autocast": "bogus"},
+    "attention-bogus": {"attention": "flash"},
     "ema-rate-2": {"ema_rate": 2.0},
     "ema-text": {"ema": "maybe"},
     "beta2-one": {"beta2": 1.0},
@@ -496,7 +497,8 @@ VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.fl
                    st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
 KEYS = st.sampled_from(sorted(set(TINY) | {"epochs", "max_minutes", "lr_min_ratio", "beta1", "beta2", "weight_decay",
                                            "puzzle_emb_lr", "ema", "ema_rate", "augment", "curriculum_start",
-                                           "autocast", "eval_every", "compile", "notes", "out", "task"}))
+                                           "autocast", "attention", "eval_every", "compile", "notes", "out",
+                                           "task"}))
 
 
 @PROPS

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from trm_edge.errors import ConfigError
-from trm_edge.model import TRM, TRMConfig, count_parameters, flops_per_step, swiglu_width, trunc_normal_
+from trm_edge.model import TRM, TRMConfig, attend, count_parameters, flops_per_step, swiglu_width, trunc_normal_
 
 # parameters() of the reference class for the published runs (../shared/docs/trm-reference.md)
 PUBLISHED = {
@@ -57,3 +57,18 @@ def test_flops_scale_with_recursion():
     deeper = TRMConfig(**{**c.to_dict(), "L_cycles": 2 * c.L_cycles + 1})
     assert flops_per_step(c, batch=4) == 4 * flops_per_step(c)
     assert flops_per_step(deeper) > 1.9 * flops_per_step(c)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+def test_attention_kernels_agree(dtype, tol):
+    """Training's `attention: math` (explicit matmuls, fp32 softmax) computes what torch's fused SDPA does,
+    forward and backward, so a run may switch kernels when it resumes."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 4, 37, 16, dtype=dtype, requires_grad=True) for _ in range(3))
+    grads = []
+    for kernel in ("sdpa", "math"):
+        out = attend(q, k, v, kernel)
+        g = torch.autograd.grad((out.float() * torch.linspace(-1, 1, 16)).sum(), (q, k, v))
+        grads.append((out.float(), *(t.float() for t in g)))
+    for a, b in zip(*grads):
+        assert (a - b).abs().max().item() < tol * max(1.0, a.abs().max().item())

@@ -16,6 +16,7 @@ from trm_edge.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1 << 20
 AUTOCAST = ("auto", "bf16", "fp32")
+ATTENTION = ("sdpa", "math")        # trm_edge.model.attend's kernels
 from trm_edge.data import TASKS  # noqa: E402  (the tasks table)
 
 
@@ -45,6 +46,7 @@ class TrainConfig:
     curriculum_steps: int = 0            # easiest-first: the share of groups in play grows ...
     curriculum_start: float = 1.0        # ... from this fraction to 1 over curriculum_steps
     autocast: str = "auto"               # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    attention: str = "sdpa"              # sdpa (torch's fused kernel) | math (explicit matmuls: faster in bf16 with AMX)
     seed: int = 0
     checkpoint_every: int = 200          # steps
     eval_every: int = 0                  # steps; 0 = only at the end
@@ -179,6 +181,8 @@ class TrainConfig:
         real("curriculum_start", 0, 1)
         if self.autocast not in AUTOCAST:
             raise ConfigError(f"{w}: autocast {_show(self.autocast)} is not one of {', '.join(AUTOCAST)}")
+        if self.attention not in ATTENTION:
+            raise ConfigError(f"{w}: attention {_show(self.attention)} is not one of {', '.join(ATTENTION)}")
         whole("seed", 0, 2**63 - 1)
         whole("checkpoint_every", 1)
         whole("eval_every", 0)

@@ -20,7 +20,7 @@ from trm_edge.checkpoint import atomic_write, save_checkpoint
 from trm_edge.data.dataset import read_split
 from trm_edge.errors import CheckpointError, ConfigError, TRMEdgeError
 from trm_edge.outdir import OutputError, claim, make, reason, show, unmake
-from trm_edge.model import TRM, TRMConfig
+from trm_edge.model import TRM, Attention, TRMConfig
 from trm_edge.train import qat
 from trm_edge.train.act import Carry, act_step
 from trm_edge.train.config import TrainConfig
@@ -339,6 +339,9 @@ def _run(cfg, out, sets, meta, pset, total, rank, world, device, local, progress
         if rank == 0:
             print(f"resumed {ck} at step {step}/{total}")
 
+    for m in model.modules():
+        if isinstance(m, Attention):
+            m.kernel = cfg.attention
     if cfg.compile:
         model.supervision_step = torch.compile(model.supervision_step)
     use_bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
