@@ -10,7 +10,7 @@ import pytest
 
 from trm_edge.data import maze
 from trm_edge.data.maze import (DIHEDRAL_INVERSE, GOAL, OPEN, PATH, START, WALL, MazeCodec, augment, check,
-                                default_min_path, dihedral, generate, inverse_dihedral)
+                                default_min_path, dihedral, generate, inverse_dihedral, label)
 from trm_edge.errors import PuzzleError
 
 # Two equally short routes around a block: along the top and right, or down the left and bottom.
@@ -216,6 +216,25 @@ def test_augmented_mazes_stay_valid():
     for k in range(8):
         ax, ay = augment(c.parse(RING), c.parse(RING_LEFT), k)
         assert check(ax, ay)
+
+
+def test_training_relabels_each_transformed_maze_as_generate_would():
+    """The training hook: a transform per maze, and the label `generate` gives the maze as seen; a transformed
+    label keeps the original's tie-break instead (the ring's top route becomes the left one under transpose)."""
+    from trm_edge.data import lookup
+    x, y = generate(64, size=10, seed=4)
+    assert (label(x) == y).all() and (label(x[0]) == y[0]).all()       # generate's labels, [N, L] and [L]
+    c = codec5()
+    assert (label(c.parse(RING)) == c.parse(RING_TOP)).all()
+    transposed = augment(c.parse(RING), c.parse(RING_TOP), 6)          # 6: the transpose
+    assert (transposed[1] == c.parse(RING_LEFT)).all() and (label(transposed[0]) == c.parse(RING_TOP)).all()
+    assert (label(c.parse("S.#../..#../###../...../....G")) == c.parse("S.#../..#../###../...../....G")).all()
+    ax, ay = lookup("maze").augment(x, y, np.random.default_rng(0))
+    ks = [next(k for k in range(8) if (dihedral(a.reshape(10, 10), DIHEDRAL_INVERSE[k]).reshape(-1) == b).all())
+          for a, b in zip(ax, x)]
+    assert len(set(ks)) > 4                                            # not one transform for the whole batch
+    assert check(ax, ay).all() and (ay == label(ax)).all()
+    assert (ay != augment(x, y, np.array(ks))[1]).any()                # where the two tie-breaks differ
 
 
 def test_module_needs_only_numpy():

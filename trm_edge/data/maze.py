@@ -356,6 +356,32 @@ def check(inputs, predictions) -> np.ndarray:
     return ok.reshape(()) if single else ok
 
 
+def label(inputs) -> np.ndarray:
+    """The label `generate` gives each maze, for any maze (a transformed one too): one shortest S->G path
+    marked `o`, walking back from G to the lowest-index cell of the previous BFS layer; no path where G
+    cannot be reached. inputs [N, L] (or [L]) -> labels of the same shape.
+
+    Why training relabels with it: most mazes have many shortest paths (15x15 with paths > 28: median 32,
+    1% unique; a quarter of the path's steps have a choice), and a transformed label is a shortest path
+    by another tie-break (the transform's). With a random transform per maze, the same choice point would
+    be labeled one way or the other at random, a target no model can fit; relabeled, the path to draw is
+    a function of the maze as seen.
+    """
+    x = np.asarray(inputs)
+    if x.ndim not in (1, 2):
+        raise PuzzleError(f"inputs {x.shape} must be [L] or [N, L]")
+    shape, h = x.shape, _side(x.shape[-1])
+    x = x.reshape(-1, h * h)
+    y = x.copy()
+    grids = lambda mask: _pack(mask.reshape(-1, h, h))
+    passable, starts, goals = grids((x != WALL) & (x != PAD)), grids(x == START), grids(x == GOAL)
+    for i in range(len(x)):
+        layers = _bfs_layers(passable[i], starts[i], h, until=goals[i])
+        if starts[i] and goals[i] and layers[-1] & goals[i]:
+            y[i][_unpack(_walk_back(layers, goals[i], h), h, h).reshape(-1)] = PATH
+    return y.reshape(shape)
+
+
 # ---------------------------------------------------------------------------------------------
 # Dihedral augmentations (the reference's ids)
 
@@ -419,7 +445,9 @@ class MazeTask(Task):
         return 8 if _side(seq_len) > 1 else 1
 
     def augment(self, inputs, labels, rng):
-        return augment(inputs, labels, int(rng.integers(8)))     # one transform per batch
+        """A random dihedral transform per maze, labeled as `generate` would label the maze it makes (`label`)."""
+        x, _ = augment(inputs, labels, rng.integers(8, size=len(inputs)))
+        return x, label(x)
 
     def fits(self, task, seq_len):
         return self.square_fits(task, seq_len, lambda side: side >= 2, "a square maze")
