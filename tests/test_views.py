@@ -250,7 +250,7 @@ def test_bad_views_and_policies_are_one_line():
     step, t = ToyStep(), toy_puzzles(3)
     y0 = np.zeros((6, 4), np.float32)
     for bad, msg in ((lambda: decision("bogus"), "policy must be one of"),
-                     (lambda: Vote(agree=2), "agree belongs to the consensus policy"),
+                     (lambda: Vote(agree=2), "agree belongs to the consensus and best policies"),
                      (lambda: Consensus(agree=0), "agree"),
                      (lambda: Vote(budget=-1), "budget"),
                      (lambda: solve(step, t, None, y0, y0, views=toy_views(3)[1:]), "view 0 must be the identity"),

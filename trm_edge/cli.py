@@ -85,10 +85,12 @@ def view_options(f):
                           "back (default: a bundle's manifest; 1 for a checkpoint; export records it there)"),
         click.option("--policy", type=click.Choice(list(DECISIONS)),
                      help="how the views decide: vote (most views, ties by mean q_halt), best_q (highest q_halt), "
-                          "consensus (vote that stops once the rest cannot change it); default with --views K: "
+                          "consensus (vote that stops once the rest cannot change it), best (the answer the "
+                          "task's objective scores best, e.g. a maze's shortest drawn path); default with --views K: "
                           "the recommended one for K (consensus, 2 agree, waves of 2; a bundle's manifest says)"),
         click.option("--agree", type=click.IntRange(1, MAX_VIEWS),
-                     help="consensus: also stop once this many finished views agree (faster, not exact)"),
+                     help="consensus, best: also stop once this many finished views agree (on the best score, "
+                          "for best; faster, not exact)"),
         click.option("--wave", type=click.IntRange(1, MAX_VIEWS),
                      help="launch this many views at a time; more only while the puzzle is undecided"),
         click.option("--budget", type=click.IntRange(1, 1 << 30), help="view-steps per puzzle at most"),
@@ -104,8 +106,8 @@ def _decision(policy, agree, wave, budget, verify):
     if policy is None and agree is None and wave is None and budget is None and not verify:
         return None
     from trm_edge.runtime.decide import decision
-    if agree is not None and policy not in (None, "consensus"):
-        raise TRMEdgeError(f"--agree belongs to --policy consensus, not {policy}; drop --agree or use consensus")
+    if agree is not None and policy not in (None, "consensus", "best"):
+        raise TRMEdgeError(f"--agree belongs to --policy consensus or best, not {policy}; drop --agree or use consensus")
     return decision(policy or ("consensus" if agree is not None else "vote"), agree=agree, wave=wave, budget=budget,
                     verify=bool(verify))
 
@@ -253,9 +255,12 @@ def _progress(n: int):
         yield lambda done: bar.update(done - bar.n)
 
 
-def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend: str) -> list:
+def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend: str, same=None) -> list:
     """One grid (or JSON line) per puzzle with whether its answer keeps the task's rules; the verdicts
-    (True, False, or None where the task has no label-free rule checker)."""
+    (True, False, or None where the task has no label-free rule checker). same: when two views' answers
+    are the same answer (the solver's same_key; default equal cells)."""
+    from trm_edge.runtime.same import cells
+    same = same or cells
     kept = []
     for i, text in enumerate(texts):
         ok = cod.satisfies(tokens[i], sol.predictions[i])    # None: the task has no label-free rule checker
@@ -268,7 +273,7 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
             row |= {"views": sol.views, "policy": sol.decision.to_manifest(),
                     "view_steps": [int(v) for v in sol.view_steps[i]], "total_view_steps": int(sol.steps[i]),
                     "chosen_view": int(sol.chosen[i]),
-                    "agreeing_views": int(sum((sol.view_answers[i, v] == sol.predictions[i]).all()
+                    "agreeing_views": int(sum(same(tokens[i], sol.view_answers[i, v]) == same(tokens[i], sol.predictions[i])
                                               for v in range(sol.views) if sol.finished[i, v])),
                     "decided_by": "verifier" if by_verifier else "model"}
         if as_json:
@@ -300,7 +305,7 @@ def _solve(solver, cod, texts, tokens, puzzle_id, halting, threshold, max_steps,
             n = len(sol.steps)
             chunk, total = max(chunk, n), total + int(sol.steps.sum())
             kept += _print_solutions(texts[a:a + n], tokens[a:a + n], sol, cod, (time.perf_counter() - t_chunk) * 1e3,
-                                     as_json, solver.backend)       # ms_batch: this chunk's time
+                                     as_json, solver.backend, solver.same_key())       # ms_batch: this chunk's time
             t_chunk = time.perf_counter()
             if update is not None:
                 update(a + n)

@@ -23,6 +23,9 @@ CONFIGS = (
     ("2 agree, waves of 2", "consensus", {"agree": 2, "wave": 2}),
 )
 VERIFIED = (("verify, waves of 1", "vote", {"wave": 1, "verify": True}),)
+# where the task's rule scores answers (runtime/same.py: a maze path's length): the best-scored answer wins
+SCORED = (("best", "best", {}), ("best, 2 agree, waves of 2", "best", {"agree": 2, "wave": 2}),
+          ("best, 3 agree, waves of 2", "best", {"agree": 3, "wave": 2}))
 
 
 def record(solver, inputs, pe, views: int, max_steps: int, batch: int, progress: bool = True) -> dict:
@@ -48,7 +51,8 @@ def record(solver, inputs, pe, views: int, max_steps: int, batch: int, progress:
             preds[r.step - 1, a + p, v] = r.logits.argmax(-1)
             q[r.step - 1, a + p, v] = r.q_halt
     seconds = time.perf_counter() - t0
-    return {"predictions": preds, "q_halt": q, "views": vs, "seconds": seconds,
+    return {"predictions": preds, "q_halt": q, "views": vs, "same": solver.same_key(), "same_rule": solver.views_same(),
+            "seconds": seconds,
             "ms_per_row_step": seconds * 1e3 / (max_steps * n * views)}
 
 
@@ -60,7 +64,7 @@ def grid(rec: dict, inputs, check, thresholds, verifier=None) -> list[dict]:
     ks = sorted({1, *(k for k in (2, 4, 8, 16, 32) if k <= K), K})
     S = rec["q_halt"].shape[0]
     rows = []
-    configs = CONFIGS + (VERIFIED if verifier is not None else ())
+    configs = CONFIGS + (SCORED if rec.get("same_rule") else ()) + (VERIFIED if verifier is not None else ())
     for k in ks:
         pr, q = rec["predictions"][:, :, :k].astype(np.int64), rec["q_halt"][:, :, :k]
         runs = [(f"fixed {S}, vote", "fixed", 0.5, "vote", {})]
@@ -69,7 +73,7 @@ def grid(rec: dict, inputs, check, thresholds, verifier=None) -> list[dict]:
         for label, halting, t, name, opts in runs:
             d = decision(name, **opts)
             sol = replay(pr, q, inputs, rec["views"][:k], halting=halting, threshold=t, decide=d,
-                         verifier=verifier if d.verify else None)
+                         verifier=verifier if d.verify else None, same=rec.get("same"))
             steps = float(sol.steps.mean())
             rows.append({"views": k, "policy": label, "decision": d.to_manifest(), "halting": halting,
                          "threshold": t if halting == "q_halt" else None, "exact": d.exact,

@@ -29,7 +29,7 @@ export const FORMAT_VERSION = 1;
 export const MAX_STEPS = 1024;
 export const MAX_VIEWS = 1024;
 export const HALTING = ["fixed", "q_halt"];
-export const DECISIONS = ["vote", "best_q", "consensus"];
+export const DECISIONS = ["vote", "best_q", "consensus", "best"];
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$/;
 const ITEMSIZE = { float32: 4, float16: 2 };
 const MAX_MANIFEST_BYTES = 16 << 20;
@@ -157,6 +157,55 @@ function isPermutation(a, n) {
   return true;
 }
 
+const SAME_RULES = { cells: [], path: ["open", "path", "ends"] };   // runtime/same.py RULES
+
+function sameErrors(s, vocab) {
+  if (s === undefined || s === null) return [];
+  if (typeof s !== "object" || !Object.hasOwn(SAME_RULES, s.rule)) {
+    return [`views.same.rule ${short(s?.rule)} is none this runtime has (${Object.keys(SAME_RULES).join(", ")})`];
+  }
+  const fields = SAME_RULES[s.rule], errs = [];
+  for (const k of Object.keys(s)) if (k !== "rule" && !fields.includes(k)) errs.push(`views.same has an unknown key ${short(k)}`);
+  for (const k of fields) {
+    const v = s[k], ok = k === "ends" ? Array.isArray(v) && v.length === 2 && v.every((t) => isInt(t, 0, vocab - 1)) : isInt(v, 0, vocab - 1);
+    if (!ok) errs.push(`views.same.${k} must be ${k === "ends" ? "two tokens" : "a token"} of 0..${vocab - 1}, got ${short(v)}`);
+  }
+  return errs;
+}
+
+/**
+ * What the views' decision compares (runtime/same.py): the answer's cells, or under rule "path" an answer
+ * that keeps the puzzle and marks one simple 4-connected path between the two `ends` cells keys as its length.
+ */
+export function answerKey(same, puzzle, answer) {
+  const raw = answer.join(",");
+  if (!same || same.rule !== "path") return raw;
+  const n = puzzle.length, side = Math.round(Math.sqrt(n));
+  if (side * side !== n || answer.length !== n) return raw;
+  const route = new Uint8Array(n);
+  let start = -1, goal = -1, starts = 0, goals = 0, marked = 0;
+  for (let i = 0; i < n; i++) {
+    const p = Number(puzzle[i]), a = Number(answer[i]);
+    if (p === same.open) {
+      if (a !== same.open && a !== same.path) return raw;
+      if (a === same.path) { marked++; route[i] = 1; }
+    } else if (a !== p) return raw;
+    if (p === same.ends[0]) { start = i; starts++; route[i] = 1; }
+    if (p === same.ends[1]) { goal = i; goals++; route[i] = 1; }
+  }
+  if (starts !== 1 || goals !== 1) return raw;
+  const dist = new Int32Array(n).fill(-1);     // BFS from the start over the answer's route
+  const todo = [start];
+  dist[start] = 0;
+  for (let h = 0; h < todo.length; h++) {
+    const c = todo[h], r = Math.floor(c / side), k = c % side;
+    for (const m of [r > 0 ? c - side : -1, r < side - 1 ? c + side : -1, k > 0 ? c - 1 : -1, k < side - 1 ? c + 1 : -1]) {
+      if (m >= 0 && route[m] && dist[m] < 0) { dist[m] = dist[c] + 1; todo.push(m); }
+    }
+  }
+  return dist[goal] === marked + 1 ? `path ${marked}` : raw;
+}
+
 function policyErrors(p, where) {
   const errs = [];
   if (!p || typeof p !== "object" || !DECISIONS.includes(p.policy)) {
@@ -168,7 +217,7 @@ function policyErrors(p, where) {
       errs.push(`${where}.${k} is ${short(p[k])}, not a whole number from 1`);
     }
   }
-  if (p.agree != null && p.policy !== "consensus") errs.push(`${where}: agree belongs to the consensus policy`);
+  if (p.agree != null && p.policy !== "consensus" && p.policy !== "best") errs.push(`${where}: agree belongs to the consensus and best policies`);
   return errs;
 }
 
@@ -284,6 +333,7 @@ export function manifestErrors(m) {
       });
     }
     errs.push(...policyErrors(v.policy, "views.policy"));
+    errs.push(...sameErrors(v.same, c.vocab_size));
     const rec = v.recommended ?? [];
     if (!Array.isArray(rec)) errs.push("views.recommended is not a list");
     else {
@@ -457,8 +507,15 @@ export function tally(keys, q) {
   return ranked.sort((a, b) => (b.count - a.count) || (b.mean - a.mean));
 }
 
+/** A key's score (same.py score): a path's length, else null; and the lowest among keys. */
+export function keyScore(k) { return typeof k === "string" && k.startsWith("path ") ? Number(k.slice(5)) : null; }
+function bestScore(keys) {
+  const s = keys.map(keyScore), scored = s.filter((x) => x !== null);
+  return [scored.length ? Math.min(...scored) : null, s];
+}
+
 /**
- * A decision policy over the views of a puzzle (decide.py): vote, best_q or consensus, with agree, wave,
+ * A decision policy over the views of a puzzle (decide.py): vote, best_q, consensus or best, with agree, wave,
  * budget and verify as the manifest names them.
  */
 export class Decision {
@@ -472,12 +529,17 @@ export class Decision {
     this.budget = d.budget ?? null;
     this.verify = d.verify === true;
   }
-  get exact() { return this.budget === null && !this.verify && (this.name !== "consensus" || this.agree === null); }
+  get exact() { return this.budget === null && !this.verify && this.agree === null; }
   first(views) { return this.wave === null ? views : Math.min(this.wave, views); }
   done(keys, q, running, unlaunched, verified) {
     if (this.verify && verified && verified.some(Boolean)) return true;
     if (running === 0 && unlaunched === 0) return true;
-    if (this.name !== "consensus" || keys.length === 0) return false;
+    if (this.name === "best") {
+      if (this.agree === null) return false;      // exact: every view runs, since a later one may score better
+      const [top, s] = bestScore(keys);
+      if (top !== null) return s.filter((x) => x === top).length >= this.agree;
+    } else if (this.name !== "consensus") return false;
+    if (keys.length === 0) return false;
     const counts = tally(keys, q).map((r) => r.count).sort((a, b) => b - a);
     if (this.agree !== null && counts[0] >= this.agree) return true;
     const runnerUp = counts.length > 1 ? counts[1] : 0;
@@ -489,7 +551,9 @@ export class Decision {
       for (let i = 1; i < q.length; i++) if (q[i] > q[best]) best = i;
       return best;
     }
-    return tally(keys, q)[0].first;
+    const ranked = tally(keys, q);
+    const [top, s] = this.name === "best" ? bestScore(keys) : [null, null];
+    return top === null ? ranked[0].first : ranked.find((r) => s[r.first] === top).first;
   }
   pick(keys, q, verified) {
     if (this.verify && verified && verified.some(Boolean)) {
@@ -577,6 +641,7 @@ export class Bundle {
     this.listedViews = v ? v.list.map((d) => new View(d)) : [IDENTITY];
     this.viewsDefault = v ? { count: v.count, policy: v.policy } : { count: 1, policy: null };
     this.recommendedRows = v ? (v.recommended ?? []) : [];
+    this.same = v?.same ?? null;         // when two views' answers are the same answer (runtime/same.py)
     this.halting = manifest.halting;
     const names = manifest.io_names;
     this.inName = Object.fromEntries(manifest.inputs.map((t) => [t.name, names[t.name]]));
@@ -803,7 +868,7 @@ export class Bundle {
         const doneV = [...state[p].keys()].filter((v) => state[p][v] === 2);
         const running = state[p].filter((x) => x === 1).length;
         let unlaunched = state[p].filter((x) => x === 0).length;
-        const keys = doneV.map((v) => answers[p][v].join(","));
+        const keys = doneV.map((v) => answerKey(this.same, tokens[p], answers[p][v]));
         if (decide.budget !== null && steps[p].reduce((a, b) => a + b, 0) >= decide.budget) unlaunched = 0;
         if (decide.done(keys, doneV.map((v) => q[p][v]), running, unlaunched, decide.verify ? doneV.map((v) => verified[p][v]) : null)) {
           state[p] = state[p].map((x) => (x === 1 ? 3 : x));
@@ -833,7 +898,7 @@ export class Bundle {
     const results = [];
     for (let p = 0; p < B; p++) {
       const doneV = [...state[p].keys()].filter((v) => state[p][v] === 2);
-      const keys = doneV.map((v) => answers[p][v].join(","));
+      const keys = doneV.map((v) => answerKey(this.same, tokens[p], answers[p][v]));
       const c = doneV[decide.pick(keys, doneV.map((v) => q[p][v]), decide.verify ? doneV.map((v) => verified[p][v]) : null)];
       const finished = state[p].map((x) => x === 2);
       results.push({
@@ -847,7 +912,7 @@ export class Bundle {
         view_q: q[p].map((x) => (Number.isNaN(x) ? null : x)),
         finished,
         chosen_view: c,
-        agreeing_views: doneV.filter((v) => answers[p][v].join(",") === answers[p][c].join(",")).length,
+        agreeing_views: keys.filter((k) => k === keys[doneV.indexOf(c)]).length,
         decided_by: decide.verify && verified[p][c] ? "verifier" : "model",
       });
     }
@@ -859,7 +924,7 @@ export class Bundle {
     return tokens.map((_, p) => {
       const doneV = [...state[p].keys()].filter((v) => state[p][v] === 2);
       let v;
-      if (doneV.length) v = doneV[decide.choose(doneV.map((x) => answers[p][x].join(",")), doneV.map((x) => q[p][x]))];
+      if (doneV.length) v = doneV[decide.choose(doneV.map((x) => answerKey(this.same, tokens[p], answers[p][x])), doneV.map((x) => q[p][x]))];
       else {
         const ran = [...state[p].keys()].filter((x) => latest[p][x] !== null);
         v = ran.reduce((a, b) => (q[p][b] > q[p][a] ? b : a), ran[0]);

@@ -88,6 +88,7 @@ class Task:
     build_options: tuple[str, ...] = ()
     example_size: tuple[int, int] = (12, 7)
     recommended_views: int = 1    # views `export` records by default (measured for the task; 1: none measured)
+    recommended_policy: tuple | None = None   # rows as runtime/decide.py RECOMMENDED for this task; None: those
 
     def codec(self, seq_len: int, vocab_size: int | None = None):
         raise NotImplementedError
@@ -111,6 +112,11 @@ class Task:
 
     def view_count(self, seq_len: int) -> int:
         return 1
+
+    def same_answer(self, seq_len: int) -> dict | None:
+        """When two views' answers count as one answer (a rule of runtime/same.py, as a manifest's
+        `views.same` writes it); None: when all their cells are equal."""
+        return None
 
     def views(self, k: int, seq_len: int, seed: int = 0) -> list[View]:
         """k distinct views of the task, the identity first, the rest drawn by random_view from

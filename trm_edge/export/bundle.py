@@ -189,8 +189,9 @@ LISTED_VIEWS = 16      # views a bundle lists by default (an app may run up to t
 
 
 def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | None = None) -> dict | None:
-    """A manifest's `views`: the default count and policy, and the task's first views as data (plain
-    permutations; a task whose views are no permutations lists the identity only)."""
+    """A manifest's `views`: the default count and policy, the task's first views as data (plain
+    permutations; a task whose views are no permutations lists the identity only) and, where the task
+    has one, its rule for when two answers are the same (`same`, runtime/same.py)."""
     from trm_edge.data.task import View
     from trm_edge.runtime.decide import RECOMMENDED, decision, recommended
     t = lookup(task)
@@ -199,10 +200,13 @@ def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | N
     if count > len(plain):
         raise ExportError(f"the {t.name or 'raw tokens'} task has {len(plain)} view(s) a bundle can list; "
                           f"export with --views {len(plain)} or fewer")
-    chosen = decision(decide) if decide is not None else recommended(count) or decision("vote")
-    return {"count": count, "policy": chosen.to_manifest(),
-            "recommended": [dict(r) for r in RECOMMENDED],
-            "list": [v.to_manifest() for v in plain]}
+    rows = t.recommended_policy or RECOMMENDED
+    chosen = decision(decide) if decide is not None else recommended(count, rows) or decision("vote")
+    block = {"count": count, "policy": chosen.to_manifest(),
+             "recommended": [dict(r) for r in rows],
+             "list": [v.to_manifest() for v in plain]}
+    same = t.same_answer(seq_len)
+    return block if same is None else {**block, "same": same}
 
 
 def export_bundle(model, target: str, out, precision: str = "fp32", batch: int | None = None,

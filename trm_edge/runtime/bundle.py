@@ -114,6 +114,11 @@ class Bundle(Solver):
         model_file = bundle_file(self.path, m, m["model_file"], "model_file", verify)
         self.step = open_backend(m["target"], model_file, m, verbose, threads=threads, **backend_options)
 
+    def views_same(self):
+        """The manifest's views.same (absent: equal cells), whatever the task's own rule: an app does what
+        the manifest says."""
+        return (self.manifest.get("views") or {}).get("same")
+
     def task_views(self, k):
         """The first k views the manifest lists (an app runs the same ones); without a list, the task's."""
         if self.listed_views is None:

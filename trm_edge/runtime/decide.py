@@ -17,6 +17,15 @@ is, which finished view's answer it takes (`choose`). Answers are compared after
                view): EXACT, the full run's vote always. With `agree=m` it also stops once m
                finished views agree (cheaper, not exact); with `wave=w` it launches w views at a
                time, more only when those have finished undecided (easy puzzles cost one wave).
+    best       the answer the task's objective scores best wins (runtime/same.py `score`: a maze path's
+               length, read off the answer alone; ties by the vote's ranking); answers without a score
+               (none valid, or a task without an objective) decide as consensus does. With `agree=m` a
+               puzzle stops once m finished views share the best score so far (not exact: a later view
+               might score better); without, every view runs. As the 8 dihedral augmentations with the
+               best objective in neural combinatorial optimisation (POMO, Kwon et al. 2020).
+
+Answers are compared by their key (runtime/same.py: equal cells by default, or a task's rule such as
+any S->G path of the same length through a maze).
 
 Any policy takes `budget=N` (view-steps per puzzle: at N its running views are cut and vote with
 their current answers) and `verify=True` (a task's rule checker, no label: a finished answer that
@@ -51,7 +60,7 @@ def _sigmoid(x: float) -> float:
         return 0.0
 
 
-def tally(keys: list[bytes], q) -> list[tuple[bytes, int, float, int]]:
+def tally(keys: list, q) -> list[tuple[object, int, float, int]]:
     """The reference's ranking of answers: (key, count, mean sigmoid(q_halt), first view position),
     sorted by (count, mean q) descending; equal ones keep the order in which they first appear.
     sigmoid(q) in float64, summed in view order, as the reference's evaluator and the runner do."""
@@ -127,7 +136,7 @@ class WithoutAgree(Decision):
 
     def __init__(self, agree=None, wave=None, budget=None, verify=False):
         if agree is not None:
-            raise TRMEdgeError("agree belongs to the consensus policy; use --policy consensus --agree M")
+            raise TRMEdgeError("agree belongs to the consensus and best policies; use --policy consensus --agree M")
         super().__init__(None, wave, budget, verify)
 
 
@@ -167,7 +176,34 @@ class Consensus(Vote):
         return counts[0] > runner_up + running + unlaunched     # no vote still to come can change the winner
 
 
-DECISIONS: dict[str, type[Decision]] = {d.name: d for d in (Vote, BestQ, Consensus)}
+class Best(Consensus):
+    name = "best"
+
+    @staticmethod
+    def _best(keys) -> tuple[int | None, list]:
+        from trm_edge.runtime.same import score
+        s = [score(k) for k in keys]
+        scored = [v for v in s if v is not None]
+        return (min(scored) if scored else None), s
+
+    def done(self, keys, q, running, unlaunched, verified=None):
+        if Decision.done(self, keys, q, running, unlaunched, verified):
+            return True
+        if self.agree is None:
+            return False                  # exact: every view runs, since a later one may score better
+        top, s = self._best(keys)
+        if top is None:
+            return super().done(keys, q, running, unlaunched, verified)
+        return s.count(top) >= self.agree
+
+    def choose(self, keys, q, verified=None):
+        top, s = self._best(keys)
+        if top is None:
+            return super().choose(keys, q)
+        return next(r[3] for r in tally(keys, q) if s[r[3]] == top)
+
+
+DECISIONS: dict[str, type[Decision]] = {d.name: d for d in (Vote, BestQ, Consensus, Best)}
 
 
 def decision(policy: str | Decision = "vote", **options) -> Decision:

@@ -157,7 +157,7 @@ def run_step(step, tokens, puzzle_emb, y, z):
 def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting: str | Halting = "q_halt",
           threshold: float = 0.5, positions: int | None = None, record: bool = False,
           record_states: bool = False, progress=None, views=None, decide: str | Decision | None = None,
-          verifier=None) -> Solution:
+          verifier=None, same=None) -> Solution:
     """Solve a batch of puzzles by repeating `step` with the halting policy (a name or a Halting).
 
     tokens: [B, L] integers (checked against the vocabulary by the callers that know it: check_tokens).
@@ -168,7 +168,8 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
         one view: each puzzle runs as K rows of one batch, each halting on its own; the decision
         policy `decide` (runtime/decide.py; default vote) picks each puzzle's answer and may stop
         its views early. verifier(inputs [n, L], answers [n, L]) -> bool [n]: a rule checker for
-        policies with verify=True.
+        policies with verify=True. same(puzzle [L], answer [L]) -> bytes: when two views' answers are
+        the same answer (runtime/same.py; default: equal cells).
     record: keep every step's logits and q_halt (and y, z with record_states) in `trace` (rows are
         puzzle * K + view).
     progress: called as progress(step, rows_still_running) after every step (e.g. a progress bar).
@@ -214,7 +215,7 @@ def solve(step, tokens, puzzle_emb, y_init, z_init, max_steps: int = 16, halting
                                     y.copy() if record_states else None, z.copy() if record_states else None))
         return logits.argmax(-1), q
 
-    sol = drive(advance, tokens, views, max_steps, halt, decide, verifier, progress)
+    sol = drive(advance, tokens, views, max_steps, halt, decide, verifier, progress, same)
     sol.trace = trace
     return sol
 
@@ -234,11 +235,14 @@ def check_views(views, decide, verifier=None):
 
 
 def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decision, verifier=None,
-          progress=None) -> Solution:
+          progress=None, same=None) -> Solution:
     """The views loop, shared by the live run (advance runs the backend) and replay (advance reads a
     recorded trace): launch views, step the running rows, halt rows, ask the decision policy per
     puzzle, compact. advance(s, keep, new_p, new_v, rp, rv) -> (predictions [n, L], q_halt [n]) for
-    the running rows after this step: the kept rows of the last step, then the new rows."""
+    the running rows after this step: the kept rows of the last step, then the new rows. same: the
+    answers' key (runtime/same.py; None: their cells)."""
+    from trm_edge.runtime.same import cells
+    same = same or cells
     B, L = tokens.shape
     K = len(views)
     steps = np.zeros((B, K), dtype=np.int64)
@@ -277,7 +281,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
         for p in np.unique(rp[fin]):
             done_v = np.flatnonzero(state[p] == 2)
             running, unlaunched = int((state[p] == 1).sum()), int((state[p] == 0).sum())
-            keys = [answers[p, v].tobytes() for v in done_v]
+            keys = [same(tokens[p], answers[p, v]) for v in done_v]
             if decide.budget is not None and steps[p].sum() >= decide.budget:
                 unlaunched = 0
             if decide.done(keys, q[p, done_v], running, unlaunched, verified[p, done_v] if decide.verify else None):
@@ -297,7 +301,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
     chosen = np.zeros(B, dtype=np.int64)
     for p in range(B):
         done_v = np.flatnonzero(state[p] == 2)
-        keys = [answers[p, v].tobytes() for v in done_v]
+        keys = [same(tokens[p], answers[p, v]) for v in done_v]
         chosen[p] = done_v[decide.pick(keys, q[p, done_v], verified[p, done_v] if decide.verify else None)]
     idx = np.arange(B)
     finished = state == 2
@@ -307,7 +311,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
 
 
 def replay(predictions, q_halt, tokens, views=None, max_steps: int | None = None, halting: str | Halting = "q_halt",
-           threshold: float = 0.5, decide: str | Decision | None = None, verifier=None) -> Solution:
+           threshold: float = 0.5, decide: str | Decision | None = None, verifier=None, same=None) -> Solution:
     """What `solve` would give, read off a recorded run of S fixed steps of every view: predictions
     [S, B, K, L] (each view's argmax in its own frame, as the step saw it) and q_halt [S, B, K]. The
     same `drive` makes the decisions, so a policy's answers on a trace are its answers live."""
@@ -325,4 +329,4 @@ def replay(predictions, q_halt, tokens, views=None, max_steps: int | None = None
         at = ran[rp, rv]
         ran[rp, rv] += 1
         return pr[at, rp, rv], qh[at, rp, rv]
-    return drive(advance, np.asarray(tokens), views, max_steps or S, halt, decide, verifier)
+    return drive(advance, np.asarray(tokens), views, max_steps or S, halt, decide, verifier, same=same)

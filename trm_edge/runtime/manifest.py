@@ -343,11 +343,12 @@ def task_rows_errors(m: dict) -> list[str]:
 def views_errors(v: dict | None, c: dict) -> list[str]:
     """Rule 7: a manifest's views. count <= len(list); view 0 the identity; every cells a permutation of
     0..seq_len-1 and every tokens of 0..vocab_size-1; no two views alike; a policy this runtime has (also
-    in every row of `recommended`, whose from_views increase)."""
+    in every row of `recommended`, whose from_views increase); a `same` rule this runtime has."""
     from trm_edge.runtime.decide import DECISIONS
+    from trm_edge.runtime.same import rule_errors
     if v is None:
         return []
-    errs = []
+    errs = rule_errors(v.get("same"), c["vocab_size"])
     if v["policy"]["policy"] not in DECISIONS:
         errs.append(f"views.policy {v['policy']['policy']!r} is none this runtime has ({', '.join(DECISIONS)})")
     if v["count"] > len(v["list"]):

@@ -39,7 +39,8 @@ class Solver:
     z_init: np.ndarray
     halting: dict          # {"policy": name, "threshold": t, "max_steps": S}
     views_default: dict = {}   # a manifest's views: {"count": K, "policy_object": Decision, ...}
-    views_recommended: tuple = RECOMMENDED   # what `views=K` without `decide` runs (runtime/decide.py)
+    views_recommended: tuple | None = None   # what `views=K` without `decide` runs (a bundle's manifest; None:
+                                             # the task's rows, else runtime/decide.py RECOMMENDED)
     backend: str
     table_name = "the puzzle table"
 
@@ -92,6 +93,17 @@ class Solver:
         from trm_edge.data import lookup
         return lookup(self.task).views(k, self.seq_len)
 
+    def views_same(self) -> dict | None:
+        """When two of this model's views' answers are the same answer (runtime/same.py): the task's rule
+        (a bundle: its manifest's views.same); None: equal cells."""
+        from trm_edge.data import lookup
+        return lookup(self.task).same_answer(self.seq_len)
+
+    def same_key(self):
+        """views_same() as the key function the views' decision counts: (puzzle, answer) -> bytes."""
+        from trm_edge.runtime.same import key
+        return key(self.views_same())
+
     def recommended(self, views) -> Decision | None:
         """The policy `views` (a count or a list) runs when none is given: this model's recommended row
         for that many views, else its default policy (None: the vote)."""
@@ -99,7 +111,11 @@ class Solver:
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
             return None                       # one view needs no policy; a bad count: solve() refuses it
         fallback = self.views_default.get("policy_object")
-        return recommended(int(k), self.views_recommended, fallback.to_manifest() if fallback else None)
+        rows = self.views_recommended
+        if rows is None:
+            from trm_edge.data import lookup
+            rows = lookup(self.task).recommended_policy or RECOMMENDED
+        return recommended(int(k), rows, fallback.to_manifest() if fallback else None)
 
     def solve_stream(self, tokens, puzzle_ids=None, puzzle_emb=None, chunk: int | None = None, **kw):
         """solve() over `tokens` [B, L] in chunks of `chunk` puzzles (default: CHUNK_ROWS rows of puzzles
@@ -147,6 +163,8 @@ class Solver:
         chosen = decision(decide or d.get("policy_object") or "vote")
         if chosen.verify:
             kw.setdefault("verifier", self.verifier())
+        if len(views) > 1:
+            kw.setdefault("same", self.same_key())
         h = self.halting
         halting = h["policy"] if halting is None else halting
         threshold = h.get("threshold", 0.5) if threshold is None else threshold

@@ -403,14 +403,14 @@ bool TrmRunner::solve_arc_checked(const std::vector<ArcTest>& tests, const std::
   }
   const Decision d = options.decision.value_or(Decision{});
   if (!known_policy(d.policy)) {
-    *error = "policy is vote, best_q or consensus, got '" + d.policy + "'";
+    *error = "policy is vote, best_q, consensus or best, got '" + d.policy + "'";
     return false;
   }
   if (d.verify) {
     *error = "this policy verifies answers, but the task has no rule checker; drop --verify";
     return false;
   }
-  if (d.agree && d.policy != "consensus") {
+  if (d.agree && !takes_agree(d.policy)) {
     *error = "agree belongs to the consensus policy; use --policy consensus --agree M";
     return false;
   }

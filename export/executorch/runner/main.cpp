@@ -38,10 +38,11 @@ const char kUsage[] =
     "  --threads N         ExecuTorch thread pool size (default: one per performance core)\n"
     "  --views K           run K views of each puzzle (the manifest's first K; default: its views.count),\n"
     "                      each answer mapped back, decided by the policy\n"
-    "  --policy NAME       vote, best_q or consensus; with none of --policy/--agree/--wave/--budget,\n"
+    "  --policy NAME       vote, best_q, consensus or best; with none of --policy/--agree/--wave/--budget,\n"
     "                      --views K runs the manifest's views.recommended policy for K (the row with\n"
     "                      the largest from_views <= K; none: views.policy), no --views its views.policy\n"
-    "  --agree M           consensus: also stop once M finished views agree (not exact)\n"
+    "  --agree M           consensus, best: also stop once M finished views agree (best: on the best\n"
+    "                      score so far; not exact)\n"
     "  --wave W            launch W views at a time, more only while the puzzle is undecided\n"
     "  --budget N          view-steps per puzzle at most\n"
     "  --json              one JSON line per puzzle: {\"answer\": [...], \"steps\": n, \"q_halt\": [...]}\n"
@@ -147,7 +148,7 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
     } else if (arg == "--policy") {
       if (!value(&v)) return false;
       if (!trm::known_policy(v)) {
-        *error = "--policy is vote, best_q or consensus, got '" + v + "'";
+        *error = "--policy is vote, best_q, consensus or best, got '" + v + "'";
         return false;
       }
       if (!a->views.decision) a->views.decision = trm::Decision{};
@@ -192,7 +193,7 @@ bool parse_args(int argc, char** argv, Args* a, std::string* error) {
     }
   }
   if (a->help) return true;
-  if (a->views.decision && a->views.decision->agree && a->views.decision->policy != "consensus") {
+  if (a->views.decision && a->views.decision->agree && !trm::takes_agree(a->views.decision->policy)) {
     if (a->policy_given) {
       *error = "--agree belongs to --policy consensus, not " + a->views.decision->policy;
       return false;
@@ -291,9 +292,7 @@ void print_views(const trm::ViewSolution& s, const trm::Manifest& m, bool json, 
   }
   if (count > 1) std::printf("%spuzzle %zu/%zu\n", index ? "\n" : "", index + 1, count);
   const std::string answer = answer_text(s.answer, m);
-  int agree = 0;
-  for (int v = 0; v < s.views; ++v) agree += s.finished[v] && s.view_answers[v] == s.answer;
-  std::printf("answer  %s\nviews   %d of %d agree, view %d chosen\nsteps   %d view-steps (", answer.c_str(), agree,
+  std::printf("answer  %s\nviews   %d of %d agree, view %d chosen\nsteps   %d view-steps (", answer.c_str(), s.agreeing,
               s.views, s.chosen, s.total_steps);
   for (int v = 0; v < s.views; ++v) std::printf("%s%d", v ? " " : "", s.view_steps[v]);
   std::printf(")\npolicy  %s\n", trm::describe(s.decision).c_str());

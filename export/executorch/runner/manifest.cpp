@@ -439,7 +439,7 @@ Decision decision_of(const json& p, const std::string& at) {
   const std::string name = name_of(key(p, "policy", at), at + ".policy", false);
   if (!known_policy(name)) {
     throw ManifestError(at + " is " + brief(p["policy"]) + ", a policy this runner does not implement (it runs "
-                        "vote, best_q and consensus); re-export the bundle with one of them");
+                        "vote, best_q, consensus and best); re-export the bundle with one of them");
   }
   Decision d;
   d.policy = name;
@@ -456,7 +456,7 @@ Decision decision_of(const json& p, const std::string& at) {
       throw ManifestError(at + " has the key " + brief(json(k)) + ", which the schema does not allow");
     }
   }
-  if (d.agree && name != "consensus") throw ManifestError(at + ".agree belongs to the consensus policy");
+  if (d.agree && !takes_agree(name)) throw ManifestError(at + ".agree belongs to the consensus and best policies");
   return d;
 }
 
@@ -488,7 +488,35 @@ std::vector<Manifest::Recommended> recommended_of(const json* r) {
   return out;
 }
 
-// views (optional): count, policy, list, recommended; rule 7: count <= the views listed, view 0 the
+// views.same (optional): a rule the runner implements and its tokens ({"rule": "path", "open", "path",
+// "ends": [s, g]}); absent: equal cells.
+Same same_of(const json* s, int64_t vocab_size) {
+  Same out;
+  if (!s) return out;
+  object(*s, "views.same");
+  out.rule = name_of(key(*s, "rule", "views.same"), "views.same.rule", false);
+  if (!known_same(out.rule)) {
+    throw ManifestError("views.same.rule is " + brief((*s)["rule"]) + ", a rule this runner does not implement (it "
+                        "has cells and path); re-export the bundle with trm-edge of this runner's version");
+  }
+  const bool path = out.rule == "path";
+  for (auto it = s->begin(); it != s->end(); ++it) {
+    const std::string k = it.key();
+    if (k == "rule") continue;
+    if (!path || (k != "open" && k != "path" && k != "ends")) {
+      throw ManifestError("views.same has the key " + brief(json(k)) + ", which its rule does not take");
+    }
+  }
+  if (path) {
+    out.open = integer(key(*s, "open", "views.same"), "views.same.open", 0, vocab_size - 1);
+    out.path = integer(key(*s, "path", "views.same"), "views.same.path", 0, vocab_size - 1);
+    const json& ends = list(key(*s, "ends", "views.same"), "views.same.ends", 2, 2);
+    for (int i = 0; i < 2; ++i) out.ends[i] = integer(ends[i], "views.same.ends[" + std::to_string(i) + "]", 0, vocab_size - 1);
+  }
+  return out;
+}
+
+// views (optional): count, policy, list, recommended, same; rule 7: count <= the views listed, view 0 the
 // identity, permutations of the positions and of the vocabulary, no view twice, policies the runner
 // has (views.policy and every row of recommended, whose from_views increase).
 void views_of(const json* v, Manifest* m) {
@@ -496,13 +524,14 @@ void views_of(const json* v, Manifest* m) {
   object(*v, "views");
   for (auto it = v->begin(); it != v->end(); ++it) {
     const std::string& k = it.key();
-    if (k != "count" && k != "policy" && k != "list" && k != "recommended") {
+    if (k != "count" && k != "policy" && k != "list" && k != "recommended" && k != "same") {
       throw ManifestError("views has the key " + brief(json(k)) + ", which the schema does not allow");
     }
   }
   m->views_count = static_cast<int>(integer(key(*v, "count", "views"), "views.count", 1, kMaxViews));
   m->decision = decision_of(key(*v, "policy", "views"), "views.policy");
   m->recommended = recommended_of(optional_key(*v, "recommended"));
+  m->same = same_of(optional_key(*v, "same"), m->vocab_size);
   const json& views = list(key(*v, "list", "views"), "views.list", 1, kMaxViews);
   m->views.clear();
   for (size_t i = 0; i < views.size(); ++i) {

@@ -99,6 +99,7 @@ struct Manifest {
     Decision decision;
   };
   std::vector<Recommended> recommended;
+  Same same;                          // views.same: when two views' answers are the same answer
 
   // task_rows (rule 8, ARC bundles): the puzzle table's rows shipped per task; empty without
   std::vector<TaskRows> task_rows;

@@ -182,7 +182,7 @@ bool TrmRunner::solve_views_checked(const std::vector<int64_t>& tokens, const So
     return false;
   }
   if (!known_policy(d.policy)) {
-    *error = "policy is vote, best_q or consensus, got '" + d.policy + "'";
+    *error = "policy is vote, best_q, consensus or best, got '" + d.policy + "'";
     return false;
   }
   if (d.verify) {
@@ -217,6 +217,7 @@ bool TrmRunner::run_views(const ViewRun& run, Halting halting, int max_steps, do
   enum State { kWaiting, kRunning, kFinished, kStopped };
   std::vector<State> state(static_cast<size_t>(B) * K, kWaiting);   // [p * K + v]
   std::vector<ViewSolution> sols(B);
+  std::vector<std::vector<int64_t>> keys(static_cast<size_t>(B) * K);   // [p * K + v]: what the decision compares
   for (ViewSolution& s : sols) {
     s.views = K;
     s.decision = d;
@@ -293,6 +294,7 @@ bool TrmRunner::run_views(const ViewRun& run, Halting halting, int max_steps, do
       state[rows[i]] = kFinished;
       for (int64_t c = 0; c < L; ++c) pred[c] = argmax(logits.data() + (i * L + c) * V, V);
       sols[p].view_answers[v] = run.answer(p, v, pred);
+      keys[p * K + v] = answer_key(m.same, run.seen[p * K], sols[p].view_answers[v]);   // view 0: the puzzle as given
     }
     for (int p = 0; p < B; ++p) {   // the puzzles a view of which finished, in order (launches follow it)
       if (!decide[p]) continue;
@@ -303,7 +305,7 @@ bool TrmRunner::run_views(const ViewRun& run, Halting halting, int max_steps, do
         running += st == kRunning;
         waiting += st == kWaiting;
         if (st == kFinished) {
-          votes.answers.push_back(&sols[p].view_answers[v]);
+          votes.answers.push_back(&keys[p * K + v]);
           votes.q.push_back(sols[p].view_q[v]);
         }
       }
@@ -344,7 +346,7 @@ bool TrmRunner::run_views(const ViewRun& run, Halting halting, int max_steps, do
       s.finished[v] = state[p * K + v] == kFinished;
       s.total_steps += s.view_steps[v];
       if (!s.finished[v]) continue;
-      votes.answers.push_back(&s.view_answers[v]);
+      votes.answers.push_back(&keys[p * K + v]);
       votes.q.push_back(s.view_q[v]);
       which.push_back(v);
     }
@@ -354,6 +356,7 @@ bool TrmRunner::run_views(const ViewRun& run, Halting halting, int max_steps, do
     }
     s.chosen = which[decision_choose(d, votes)];
     s.answer = s.view_answers[s.chosen];
+    for (int v : which) s.agreeing += keys[p * K + v] == keys[p * K + s.chosen];
   }
   *out = std::move(sols);
   return true;

@@ -62,6 +62,7 @@ struct ViewSolution {
   int views = 1;                                // K
   int chosen = 0;                               // the view whose answer the puzzle took
   int total_steps = 0;                          // view-steps: all views' steps together
+  int agreeing = 0;                             // finished views whose answer is the chosen one (views.same)
   std::vector<int> view_steps;                  // [K] steps each view ran (0: never launched)
   std::vector<float> view_q;                    // [K] each view's last q_halt logit (NaN: never launched)
   std::vector<bool> finished;                   // [K] halted or cut by the budget (these voted)

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 
 namespace trm {
 
@@ -23,6 +24,52 @@ std::vector<Tally> tally(const Votes& v) {
     return a.count != b.count ? a.count > b.count : a.mean() > b.mean();
   });
   return ranked;
+}
+
+bool known_same(const std::string& rule) { return rule == "cells" || rule == "path"; }
+
+std::vector<int64_t> answer_key(const Same& s, const std::vector<int64_t>& puzzle, const std::vector<int64_t>& answer) {
+  if (s.rule != "path" || puzzle.size() != answer.size()) return answer;
+  const int64_t n = static_cast<int64_t>(puzzle.size());
+  int64_t side = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(n))));
+  while (side * side > n) --side;
+  while ((side + 1) * (side + 1) <= n) ++side;
+  if (side * side != n) return answer;
+  int64_t start = -1, goal = -1, marked = 0;
+  int starts = 0, goals = 0;
+  std::vector<char> route(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t p = puzzle[i], a = answer[i];
+    if (p == s.open) {
+      if (a != s.open && a != s.path) return answer;   // an open cell holds something else
+      if (a == s.path) {
+        ++marked;
+        route[i] = 1;
+      }
+    } else if (a != p) {
+      return answer;                                   // the answer changed the puzzle
+    }
+    if (p == s.ends[0]) { start = i; ++starts; route[i] = 1; }
+    if (p == s.ends[1]) { goal = i; ++goals; route[i] = 1; }
+  }
+  if (starts != 1 || goals != 1) return answer;
+  std::vector<int64_t> dist(static_cast<size_t>(n), -1);   // BFS from the start over the answer's route
+  std::deque<int64_t> todo{start};
+  dist[start] = 0;
+  while (!todo.empty()) {
+    const int64_t c = todo.front(), r = c / side, k = c % side;
+    todo.pop_front();
+    const int64_t next[4] = {r > 0 ? c - side : -1, r < side - 1 ? c + side : -1, k > 0 ? c - 1 : -1,
+                             k < side - 1 ? c + 1 : -1};
+    for (int64_t m : next) {
+      if (m >= 0 && route[m] && dist[m] < 0) {
+        dist[m] = dist[c] + 1;
+        todo.push_back(m);
+      }
+    }
+  }
+  if (dist[goal] != marked + 1) return answer;
+  return {-1, marked};
 }
 
 std::vector<int64_t> apply_view(const View& v, const std::vector<int64_t>& tokens) {
@@ -49,7 +96,33 @@ std::vector<int64_t> invert_view(const View& v, const std::vector<int64_t>& toke
   return out;
 }
 
-bool known_policy(const std::string& name) { return name == "vote" || name == "best_q" || name == "consensus"; }
+bool known_policy(const std::string& name) {
+  return name == "vote" || name == "best_q" || name == "consensus" || name == "best";
+}
+
+bool takes_agree(const std::string& name) { return name == "consensus" || name == "best"; }
+
+int64_t key_score(const std::vector<int64_t>& key) { return key.size() == 2 && key[0] == -1 ? key[1] : -1; }
+
+namespace {
+
+// policy best: the lowest score among the votes (-1: none scored) and how many votes have it
+int64_t best_score(const Votes& votes, int* count) {
+  int64_t top = -1;
+  *count = 0;
+  for (const auto* k : votes.answers) {
+    const int64_t s = key_score(*k);
+    if (s < 0) continue;
+    if (top < 0 || s < top) {
+      top = s;
+      *count = 0;
+    }
+    *count += s == top;
+  }
+  return top;
+}
+
+}  // namespace
 
 std::string decision_json(const Decision& d) {
   std::string s = "{\"policy\": \"" + d.policy + "\"";   // a known policy: [a-z_] only
@@ -71,7 +144,14 @@ std::string describe(const Decision& d) {
 
 bool decision_done(const Decision& d, const Votes& votes, int running, int unlaunched) {
   if (running == 0 && unlaunched == 0) return true;
-  if (d.policy != "consensus" || votes.answers.empty()) return false;
+  if (d.policy == "best") {
+    if (!d.agree) return false;   // exact: every view runs, since a later one may score better
+    int count = 0;
+    if (best_score(votes, &count) >= 0) return count >= *d.agree;
+  } else if (d.policy != "consensus") {
+    return false;
+  }
+  if (votes.answers.empty()) return false;
   const std::vector<Tally> ranked = tally(votes);
   std::vector<int> counts;
   for (const auto& r : ranked) counts.push_back(r.count);
@@ -89,7 +169,15 @@ size_t decision_choose(const Decision& d, const Votes& votes) {
     }
     return best;
   }
-  return tally(votes)[0].first;
+  const std::vector<Tally> ranked = tally(votes);
+  int count = 0;
+  const int64_t top = d.policy == "best" ? best_score(votes, &count) : -1;
+  if (top >= 0) {   // best: the vote's ranking among the answers of the best score
+    for (const Tally& r : ranked) {
+      if (key_score(*votes.answers[r.first]) == top) return r.first;
+    }
+  }
+  return ranked[0].first;
 }
 
 }  // namespace trm

@@ -11,8 +11,12 @@
 //   best_q     the finished view with the highest q_halt (the lowest index on ties)
 //   consensus  vote, stopping once the views still to come cannot change the winner; `agree` m also
 //              stops once m finished views agree (not exact); `wave` w launches w views at a time
+//   best       the answer of the best (lowest) score wins (views.same's objective: a path's length),
+//              ties by the vote; unscored answers decide as consensus; `agree` m stops once m
+//              finished views share the best score so far (not exact)
 // `budget` N cuts a puzzle's running views once it has spent N view-steps (they vote as they are).
-// `verify` (a task's rule checker) is Python-only: the runner has no per-task code.
+// `verify` (a task's rule checker) is Python-only: the runner has no per-task code. Which answers are
+// the same answer is data too (views.same, trm_edge/runtime/same.py): equal cells, or rule "path".
 #pragma once
 
 #include <cstdint>
@@ -42,8 +46,12 @@ struct Decision {
   int first(int views) const { return wave ? std::min(*wave, views) : views; }
 };
 
-// The policies the runner implements, by name.
+// The policies the runner implements, by name; those that take `agree` (consensus, best).
 bool known_policy(const std::string& name);
+bool takes_agree(const std::string& name);
+
+// A key's score for policy best (trm_edge/runtime/same.py score): a path's length; -1: none.
+int64_t key_score(const std::vector<int64_t>& key);
 
 // A decision as the manifest writes a policy object (decide.py to_manifest): {"policy": "consensus",
 // "agree": 2, "wave": 2}, options only where set.
@@ -52,7 +60,26 @@ std::string decision_json(const Decision& d);
 // A short label (decide.py describe): "consensus, 2 agree, waves of 2".
 std::string describe(const Decision& d);
 
-// Finished views' answers (mapped back, in view order) and their last q_halt logits.
+// When two views' answers are the same answer (views.same; trm_edge/runtime/same.py):
+//   cells  every cell equal (the default, absent views.same)
+//   path   on a square grid, an answer that keeps the puzzle (cells other than `open` unchanged, `open`
+//          cells `open` or `path`) and whose `path` cells form ONE simple 4-connected path between the
+//          cells of the two `ends` tokens keys as that path's length; any other answer as its cells
+struct Same {
+  std::string rule = "cells";
+  int64_t open = 0, path = 0;
+  int64_t ends[2] = {0, 0};
+};
+
+// The rules the runner implements, by name.
+bool known_same(const std::string& rule);
+
+// What the decision compares: the answer itself, or {-1, length} for a path under rule "path" (no
+// answer token is negative, so the two never meet).
+std::vector<int64_t> answer_key(const Same& s, const std::vector<int64_t>& puzzle, const std::vector<int64_t>& answer);
+
+// Finished views' answer keys (answer_key of the answers mapped back, in view order) and their last
+// q_halt logits.
 struct Votes {
   std::vector<const std::vector<int64_t>*> answers;
   std::vector<float> q;

@@ -91,11 +91,11 @@ bool read_decision(JNIEnv* env, jstring policy, jint agree, jint wave, jint budg
   trm::Decision d;
   d.policy = name.empty() ? (agree > 0 ? "consensus" : "vote") : name;
   if (!trm::known_policy(d.policy)) {
-    throw_error(env, "policy is vote, best_q or consensus, got '" + d.policy + "'");
+    throw_error(env, "policy is vote, best_q, consensus or best, got '" + d.policy + "'");
     return false;
   }
-  if (agree > 0 && d.policy != "consensus") {
-    throw_error(env, "agree belongs to the consensus policy, not " + d.policy);
+  if (agree > 0 && !trm::takes_agree(d.policy)) {
+    throw_error(env, "agree belongs to the consensus and best policies, not " + d.policy);
     return false;
   }
   if (agree > 0) d.agree = agree;
@@ -189,16 +189,14 @@ JNIEXPORT jstring JNICALL Java_org_trmedge_demo_TrmNative_solveViews(JNIEnv* env
     throw_error(env, error);
     return nullptr;
   }
-  int agreeing = 0;
   std::string steps;
   for (int v = 0; v < s.views; ++v) {
-    agreeing += s.finished[v] && s.view_answers[v] == s.answer;
     steps += (v ? "," : "") + std::to_string(s.view_steps[v]);
   }
   const std::string out = "{\"answer\": \"" + trm::render_answer(s.answer, m) + "\", \"views\": " +
                           std::to_string(s.views) + ", \"policy\": " + trm::decision_json(s.decision) +
                           ", \"view_steps\": [" + steps + "], \"chosen_view\": " + std::to_string(s.chosen) +
-                          ", \"agreeing_views\": " + std::to_string(agreeing) + "}";
+                          ", \"agreeing_views\": " + std::to_string(s.agreeing) + "}";
   return env->NewStringUTF(out.c_str());
 }
 

@@ -20,7 +20,7 @@ object TrmNative {
                                   listener: StepListener): String
 
     /** Solves a puzzle as [views] views (the manifest's first; 0: its views.count), each answer mapped
-     *  back and decided by [policy] ("vote", "best_q", "consensus"). [agree], [wave] and [budget] are
+     *  back and decided by [policy] ("vote", "best_q", "consensus", "best"). [agree], [wave] and [budget] are
      *  the policy's options (0: none). No policy ("" and 0s): the policy the manifest recommends for
      *  [views] (views.recommended, as `trm-runner --views K`; else its views.policy). Returns JSON:
      *  answer (text), views, policy (the one that decided), view_steps, chosen_view, agreeing_views. */
