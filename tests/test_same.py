@@ -134,3 +134,86 @@ def test_a_maze_bundle_records_its_rule_and_default():
     assert v["policy"] == {"policy": "best", "agree": 3, "wave": 2} == v["recommended"][0]["policy"]
     s = views_block({"name": "sudoku", "size": 9}, 81, 8)
     assert "same" not in s and s["recommended"] == list(RECOMMENDED)
+
+
+# ---------------------------------------------------------------- the other runtimes decide alike
+
+CASES = (("vote", 0), ("consensus", 2), ("best", 0), ("best", 2), ("best", 3))
+
+
+def _cases():
+    """Real answers: the 8 views of each fixture maze at its q_halt 0.5 halt, mapped back; every policy of
+    CASES over the first k finished views (k = 1..8, the rest running) -> (line, Python's scores, done, choice)."""
+    from trm_edge.runtime.halting import QHalt
+    rec = np.load(TRACE)
+    pr, q, x = rec["predictions"].astype(np.int64), rec["q_halt"], rec["inputs"]
+    views = lookup("maze").views(8, SIDE * SIDE)
+    stop = QHalt(0.5).replay(q.reshape(q.shape[0], -1)).reshape(q.shape[1:]) - 1     # [n, K] step index
+    same = key(PATH_RULE)
+    out = []
+    for p in range(len(x)):
+        answers = [views[v].answer(pr[stop[p, v], p, v]) for v in range(8)]
+        qs = np.array([q[stop[p, v], p, v] for v in range(8)], np.float32)
+        keys = [same(x[p], a) for a in answers]
+        for name, agree in CASES:
+            d = decision(name, agree=agree or None)
+            for k in (1, 2, 3, 5, 8):
+                line = " ".join(map(str, [maze.OPEN, maze.PATH, maze.START, maze.GOAL, name, agree, 0, 8 - k, 0,
+                                          x.shape[1], k, *x[p], *np.concatenate(answers[:k]),
+                                          *(format(float(v), ".9g") for v in qs[:k])]))
+                want = ([-1 if score(kk) is None else score(kk) for kk in keys[:k]],
+                        int(d.done(keys[:k], qs[:k], 8 - k, 0)), d.choose(keys[:k], qs[:k]))
+                out.append((line, want))
+    return out
+
+
+def test_the_native_runner_keys_and_decides_as_python(tmp_path):
+    """export/executorch/runner/views.cpp (compiled alone with tests/native/views_check.cpp) on the fixture's
+    real answers: every key's score, every done and every choice as trm_edge.runtime."""
+    import shutil
+    import subprocess
+    if not shutil.which("g++"):
+        pytest.skip("needs g++ (apt-get install g++)")
+    runner = Path(__file__).resolve().parents[1] / "export" / "executorch" / "runner"
+    exe = tmp_path / "views_check"
+    subprocess.run(["g++", "-std=c++17", "-O1", "-I", str(runner), str(Path(__file__).parent / "native" / "views_check.cpp"),
+                    str(runner / "views.cpp"), "-o", str(exe)], check=True, capture_output=True)
+    cases = _cases()
+    r = subprocess.run([str(exe)], input="\n".join(c[0] for c in cases) + "\n", capture_output=True, text=True, check=True)
+    got = [list(map(int, line.split())) for line in r.stdout.splitlines()]
+    assert len(got) == len(cases)
+    for (line, (scores, done, choice)), g in zip(cases, got):
+        assert g == [*scores, done, choice], line[:60]
+    assert any(s >= 0 for _, (scores, _, _) in cases for s in scores), "no answer was a path: the test shows nothing"
+    assert len({c[1][2] for c in cases if c[0].split()[4] == "best"}) > 1
+
+
+def test_the_web_runtime_keys_and_decides_as_python(tmp_path):
+    """export/web/trm.js (answerKey, keyScore, Decision) under node on the same cases."""
+    import shutil
+    import subprocess
+    if not shutil.which("node"):
+        pytest.skip("needs node (apt-get install nodejs)")
+    trm_js = Path(__file__).resolve().parents[1] / "export" / "web" / "trm.js"
+    script = tmp_path / "check.mjs"
+    script.write_text(f"""
+import {{ answerKey, keyScore, Decision }} from {json.dumps(trm_js.as_uri())};
+import {{ readFileSync }} from "node:fs";
+const out = [];
+for (const line of readFileSync(0, "utf8").trim().split("\\n")) {{
+  const f = line.split(" ");
+  const [open, path, s, g] = f.slice(0, 4).map(Number), name = f[4], agree = Number(f[5]);
+  const running = Number(f[7]), L = Number(f[9]), K = Number(f[10]);
+  const nums = f.slice(11).map(Number), puzzle = nums.slice(0, L), q = nums.slice(L + K * L);
+  const same = {{ rule: "path", open, path, ends: [s, g] }};
+  const keys = [...Array(K).keys()].map((k) => answerKey(same, puzzle, nums.slice(L + k * L, L + (k + 1) * L)));
+  const d = new Decision({{ policy: name, agree: agree || null }});
+  out.push([...keys.map((k) => keyScore(k) ?? -1), d.done(keys, q, running, 0, null) ? 1 : 0, d.choose(keys, q)].join(" "));
+}}
+console.log(out.join("\\n"));
+""")
+    cases = _cases()
+    r = subprocess.run(["node", str(script)], input="\n".join(c[0] for c in cases) + "\n", capture_output=True,
+                       text=True, check=True)
+    got = [list(map(int, line.split())) for line in r.stdout.splitlines()]
+    assert got == [[*scores, done, choice] for _, (scores, done, choice) in cases]
