@@ -56,7 +56,8 @@ def views_run(solver, inputs, check, views: int) -> dict:
         steps.append(sol.steps)
     seconds = time.perf_counter() - t0
     preds, steps = np.concatenate(preds), np.concatenate(steps)
-    return {"views": views, "accuracy": float(check(inputs, preds).mean()), "view_steps": float(steps.mean()),
+    return {"views": views, "policy": solver.recommended(views).describe(), "same": solver.views_same(),
+            "accuracy": float(check(inputs, preds).mean()), "view_steps": float(steps.mean()),
             "ms_per_puzzle": 1e3 * seconds / len(inputs), "backend": solver.backend}
 
 
@@ -101,6 +102,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-root", default="runs/card-data")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--views-only", action="store_true",
+                    help="sets measured already on this model: run only the views policy again (a new bundle or "
+                         "policy), keep the one-view numbers")
     a = ap.parse_args()
 
     import trm_edge
@@ -126,6 +130,15 @@ def main() -> None:
     if done.get("sha256") == card["sha256"] and done.get("threads") == a.threads:   # resume: keep finished sets
         card["sets"] = {n: s for n, s in done["sets"].items() if n in names and s["puzzles"] == a.puzzles}
     for name in names:
+        if name in card["sets"] and a.views_only:
+            _, meta, inputs, labels, _ = test_split(build(name, a.puzzles, Path(a.data_root)), a.puzzles, solver.config,
+                                                    solver.task)
+            s = card["sets"][name]
+            s["views_policy"] = views_run(solver, inputs, checker(solver.task or meta.get("task"), labels), a.views)
+            write_json(out / "card.json", card)
+            print(f"{name}: views {s['views_policy']['accuracy']:.1%} at {s['views_policy']['view_steps']:.2f} "
+                  f"view-steps (one-view numbers kept)", flush=True)
+            continue
         if name in card["sets"]:
             print(f"{name}: measured already ({out / 'card.json'})", flush=True)
             continue
@@ -158,6 +171,10 @@ def main() -> None:
         md.append(f"| {s['what']} | {s['puzzles']} | {s['fixed']['accuracy']:.1%} | {s['q_halt']['accuracy']:.1%} | "
                   f"{s['q_halt']['mean_steps']:.2f} | {v['accuracy']:.1%} | {v['view_steps']:.2f} | "
                   f"{v['ms_per_puzzle']:.1f} |")
+    md.append("")
+    md += [f"Views on {s['what'].split(',')[0]}: {s['views_policy'].get('policy', 'the recommended policy')}, answers "
+           f"compared {'by the rule ' + repr(s['views_policy']['same']['rule']) if s['views_policy'].get('same') else 'cell by cell'}."
+           for s in card["sets"].values()]
     write_text(out / "card.md", "\n".join(md) + "\n")
     plot(card, out / "steps.png")
     print("\n".join(md))
