@@ -417,7 +417,8 @@ class MazeTask(Task):
     # length read off the answer alone). Replayed on a recorded run of the shipped Maze model over the first 200
     # of its card's held-out mazes (8 views, q_halt 0.5): 98.5% solved at 18.1 view-steps, every maze the Sudoku
     # default solves (consensus of 2 identical answers: 93.5% at 17.8) and 10 more; with 2 agreeing 97.5% at
-    # 11.3, with equal-length paths merely voting together (consensus, 2 agree) 95.0% at 11.0 (models/README.md)
+    # 11.3, with equal-length paths merely voting together (consensus, 2 agree) 95.0% at 11.0. On the card's 1,000
+    # mazes through the LiteRT int8 bundle: 97.9% at 18.42 view-steps, 876 ms/maze (models/README.md)
     recommended_views = 8
     recommended_policy = ({"from_views": 2, "policy": {"policy": "best", "agree": 3, "wave": 2}},)
     has_checker = True
