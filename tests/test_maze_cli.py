@@ -51,11 +51,15 @@ def test_solve_draws_the_maze_and_a_bundle_run_answers_alike(maze, capsys):
     eager = _json(capsys)
     bundle = maze["dir"] / "onnx"
     assert main(["export", "--target", "onnx", "--model", maze["ckpt"], "--out", str(bundle)]) == 0
-    assert json.loads((bundle / "manifest.json").read_text())["task"]["name"] == "maze"
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["task"]["name"] == "maze"
+    assert manifest["views"]["count"] == 8 and manifest["views"]["same"]["rule"] == "path"   # the Maze default
     capsys.readouterr()
-    assert main(["run", str(bundle), "--puzzle", maze["text"], "--json"]) == 0
+    assert main(["run", str(bundle), "--puzzle", maze["text"], "--json", "--views", "1"]) == 0
     ran = _json(capsys)
     assert (ran["answer"], ran["steps"]) == (eager["answer"], eager["steps"])
+    assert main(["run", str(bundle), "--puzzle", maze["text"], "--json"]) == 0     # the manifest's 8 views, best
+    assert _json(capsys)["policy"] == {"policy": "best", "agree": 3, "wave": 2}
     assert ran["answer_grid"].count("\n") == SIZE - 1
 
 

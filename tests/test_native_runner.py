@@ -299,6 +299,13 @@ BAD_VIEWS = {
                                 "is less than the minimum of 2"),
     "views key unknown": (lambda m: m["views"].update(recommend=[]), 'views has the key "recommend"',
                           "Additional properties are not allowed"),
+    "same rule unknown": (lambda m: m["views"].update(same={"rule": "colour"}),
+                          'views.same.rule is "colour", a rule this runner does not implement',
+                          "views.same.rule must be one of cells, path"),
+    "same token outside": (lambda m: m["views"].update(same={"rule": "path", "open": 2, "path": 11, "ends": [3, 4]}),
+                           "views.same.path is 11, outside 0..10", "views.same.path must be a token of 0..10, got 11"),
+    "same key unknown": (lambda m: m["views"].update(same={"rule": "cells", "open": 2}),
+                         'views.same has the key "open", which its rule does not take', "views.same has an unknown key 'open'"),
 }
 
 
