@@ -332,3 +332,21 @@ def test_a_quiet_block_inside_a_verbose_one_is_verbose(capfd):
             os.write(2, b"hidden\n")
     got = capfd.readouterr()
     assert got.out == "ours\n" and got.err == "runtime line\n" and say.tail == ["hidden"] and outer.tail == []
+
+
+def test_bench_exports_are_quiet(tmp_path):
+    """`trm-edge bench` exports its bundles inside quiet(): LiteRT-Torch's conversion stages, torch's and
+    torchao's warnings and C++ log lines do not reach the terminal; with TRM_EDGE_DEBUG they do."""
+    pytest.importorskip("litert_torch", reason="the tflite extra is not installed")
+    from conftest import make_tiny_sudoku_model
+
+    from trm_edge.checkpoint import save_checkpoint
+    ckpt = save_checkpoint(make_tiny_sudoku_model(), tmp_path / "tiny.safetensors", task={"name": "sudoku", "size": 4})
+    toolchain = re.compile(r"LiteRT-Torch Convert|torchvision|WARNING:torchao|^[WIE]\d{4} ", re.M)
+    args = ["bench", "--model", ckpt, "--targets", "tflite", "--quantize", "fp32", "--no-accuracy",
+            "--no-curves", "--batch", "2", "--threads", "1", "--step-seconds", "0.05", "--min-reps", "2"]
+    out, err, rc = _cli_child([*args, "--out", tmp_path / "b", "--bundles", tmp_path / "bundles"])
+    assert rc == 0, err[-3000:]
+    assert not toolchain.search("\n".join(out) + err), (out, err[-2000:])
+    out, err, rc = _cli_child([*args, "--out", tmp_path / "v", "--bundles", tmp_path / "v-bundles"], TRM_EDGE_DEBUG="1")
+    assert rc == 0 and toolchain.search("\n".join(out) + err), "the toolchain printed nothing: the test shows nothing"

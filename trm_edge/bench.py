@@ -308,10 +308,10 @@ def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 20
     views K (2 or more) with `decide` (a Decision; default: the recommended one for K): every row also solves every puzzle with
     K views, and the baseline row runs the reference's evaluation (1 view, fixed steps) at batch B."""
     import math
-    import warnings
 
     from trm_edge.errors import TRMEdgeError
     from trm_edge.outdir import claim
+    from trm_edge.quiet import quiet
     from trm_edge.runtime.loop import check_options
     unknown = [t for t in targets if t not in PRECISIONS]
     if unknown or not targets:
@@ -390,8 +390,7 @@ def bench(model_path, targets=tuple(TARGETS), precisions=None, puzzles: int = 20
                 exported.append((Row(t, p, "not run here", skip[t, p]), None))
                 bar.advance(job)
                 continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet():      # the toolchains' chatter stays out of the terminal (trm_edge/quiet.py)
                 # latency-only runs are for random weights of big sizes: 2 puzzles, 1 step (chaotic beyond)
                 exported.append(export_row(model, name, t, p, bundles, log=lambda *a: None,
                                            parity_puzzles=8 if accuracy else 2, parity_steps=None if accuracy else 1,
