@@ -270,10 +270,11 @@ def _print_solutions(texts, tokens, sol, cod, ms: float, as_json: bool, backend:
                "answer_grid": cod.render(sol.predictions[i])}
         if sol.views > 1 or sol.decision is not None and sol.decision.name != "vote":
             by_verifier = bool(sol.verified is not None and sol.verified[i, sol.chosen[i]])
+            chosen_key = same(tokens[i], sol.predictions[i])
             row |= {"views": sol.views, "policy": sol.decision.to_manifest(),
                     "view_steps": [int(v) for v in sol.view_steps[i]], "total_view_steps": int(sol.steps[i]),
                     "chosen_view": int(sol.chosen[i]),
-                    "agreeing_views": int(sum(same(tokens[i], sol.view_answers[i, v]) == same(tokens[i], sol.predictions[i])
+                    "agreeing_views": int(sum(same(tokens[i], sol.view_answers[i, v]) == chosen_key
                                               for v in range(sol.views) if sol.finished[i, v])),
                     "decided_by": "verifier" if by_verifier else "model"}
         if as_json:

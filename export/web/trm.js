@@ -791,6 +791,7 @@ export class Bundle {
     const steps = Array.from({ length: B }, () => new Array(K).fill(0));
     const q = Array.from({ length: B }, () => new Array(K).fill(NaN));
     const answers = Array.from({ length: B }, () => new Array(K).fill(null));
+    const keysOf = Array.from({ length: B }, () => new Array(K).fill(null));   // a finished view's key, computed once
     const state = Array.from({ length: B }, () => new Array(K).fill(0));    // 0 not launched, 1 running, 2 finished, 3 stopped
     const verified = Array.from({ length: B }, () => new Array(K).fill(false));
     const latest = Array.from({ length: B }, () => new Array(K).fill(null));   // each running view's current answer, mapped back
@@ -855,6 +856,7 @@ export class Bundle {
       for (let i = 0; i < n; i++) {
         if (!fin[i]) continue;
         answers[rp[i]][rv[i]] = latest[rp[i]][rv[i]];
+        keysOf[rp[i]][rv[i]] = answerKey(this.same, tokens[rp[i]], answers[rp[i]][rv[i]]);
         state[rp[i]][rv[i]] = 2;
         finished.push(i);
       }
@@ -868,7 +870,7 @@ export class Bundle {
         const doneV = [...state[p].keys()].filter((v) => state[p][v] === 2);
         const running = state[p].filter((x) => x === 1).length;
         let unlaunched = state[p].filter((x) => x === 0).length;
-        const keys = doneV.map((v) => answerKey(this.same, tokens[p], answers[p][v]));
+        const keys = doneV.map((v) => keysOf[p][v]);
         if (decide.budget !== null && steps[p].reduce((a, b) => a + b, 0) >= decide.budget) unlaunched = 0;
         if (decide.done(keys, doneV.map((v) => q[p][v]), running, unlaunched, decide.verify ? doneV.map((v) => verified[p][v]) : null)) {
           state[p] = state[p].map((x) => (x === 1 ? 3 : x));
@@ -898,7 +900,7 @@ export class Bundle {
     const results = [];
     for (let p = 0; p < B; p++) {
       const doneV = [...state[p].keys()].filter((v) => state[p][v] === 2);
-      const keys = doneV.map((v) => answerKey(this.same, tokens[p], answers[p][v]));
+      const keys = doneV.map((v) => keysOf[p][v]);
       const c = doneV[decide.pick(keys, doneV.map((v) => q[p][v]), decide.verify ? doneV.map((v) => verified[p][v]) : null)];
       const finished = state[p].map((x) => x === 2);
       results.push({

@@ -113,6 +113,11 @@ class Task:
     def view_count(self, seq_len: int) -> int:
         return 1
 
+    def recommended_rows(self) -> tuple:
+        """What `views=K` without a policy runs for this task: its own rows, else runtime/decide.py RECOMMENDED."""
+        from trm_edge.runtime.decide import RECOMMENDED
+        return self.recommended_policy or RECOMMENDED
+
     def same_answer(self, seq_len: int) -> dict | None:
         """When two views' answers count as one answer (a rule of runtime/same.py, as a manifest's
         `views.same` writes it); None: when all their cells are equal."""

@@ -193,14 +193,14 @@ def views_block(task, seq_len: int, count: int = 1, decide=None, listed: int | N
     permutations; a task whose views are no permutations lists the identity only) and, where the task
     has one, its rule for when two answers are the same (`same`, runtime/same.py)."""
     from trm_edge.data.task import View
-    from trm_edge.runtime.decide import RECOMMENDED, decision, recommended
+    from trm_edge.runtime.decide import decision, recommended
     t = lookup(task)
     views = t.views(max(count, min(listed or LISTED_VIEWS, t.view_count(seq_len))), seq_len)   # count > group: refused
     plain = [v for v in views if type(v) is View]
     if count > len(plain):
         raise ExportError(f"the {t.name or 'raw tokens'} task has {len(plain)} view(s) a bundle can list; "
                           f"export with --views {len(plain)} or fewer")
-    rows = t.recommended_policy or RECOMMENDED
+    rows = t.recommended_rows()
     chosen = decision(decide) if decide is not None else recommended(count, rows) or decision("vote")
     block = {"count": count, "policy": chosen.to_manifest(),
              "recommended": [dict(r) for r in rows],

@@ -250,6 +250,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
     answers = np.zeros((B, K, L), dtype=np.int64)           # each finished view's answer, mapped back
     state = np.zeros((B, K), dtype=np.int8)                 # 0 not launched, 1 running, 2 finished, 3 stopped
     verified = np.zeros((B, K), dtype=bool)
+    keys_of = {}                                            # (p, v) -> a finished view's key, computed once
     closed = np.zeros(B, dtype=bool)
     w = decide.first(K)
     new_p, new_v = np.repeat(np.arange(B), w), np.tile(np.arange(w), B)
@@ -271,6 +272,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
         for i in np.flatnonzero(fin):
             p, v = rp[i], rv[i]
             answers[p, v] = views[v].answer(preds[i])
+            keys_of[p, v] = same(tokens[p], answers[p, v])
             state[p, v] = 2
         if verifier is not None and decide.verify and fin.any():
             f = np.flatnonzero(fin)
@@ -281,7 +283,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
         for p in np.unique(rp[fin]):
             done_v = np.flatnonzero(state[p] == 2)
             running, unlaunched = int((state[p] == 1).sum()), int((state[p] == 0).sum())
-            keys = [same(tokens[p], answers[p, v]) for v in done_v]
+            keys = [keys_of[p, v] for v in done_v]
             if decide.budget is not None and steps[p].sum() >= decide.budget:
                 unlaunched = 0
             if decide.done(keys, q[p, done_v], running, unlaunched, verified[p, done_v] if decide.verify else None):
@@ -301,7 +303,7 @@ def drive(advance, tokens, views, max_steps: int, halt: Halting, decide: Decisio
     chosen = np.zeros(B, dtype=np.int64)
     for p in range(B):
         done_v = np.flatnonzero(state[p] == 2)
-        keys = [same(tokens[p], answers[p, v]) for v in done_v]
+        keys = [keys_of[p, v] for v in done_v]
         chosen[p] = done_v[decide.pick(keys, q[p, done_v], verified[p, done_v] if decide.verify else None)]
     idx = np.arange(B)
     finished = state == 2

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from trm_edge.errors import PuzzleError, TRMEdgeError
-from trm_edge.runtime.decide import RECOMMENDED, Decision, decision, recommended
+from trm_edge.runtime.decide import Decision, decision, recommended
 from trm_edge.runtime.halting import Halting
 from trm_edge.runtime.loop import Solution, check_options, check_tokens, solve
 
@@ -114,7 +114,7 @@ class Solver:
         rows = self.views_recommended
         if rows is None:
             from trm_edge.data import lookup
-            rows = lookup(self.task).recommended_policy or RECOMMENDED
+            rows = lookup(self.task).recommended_rows()
         return recommended(int(k), rows, fallback.to_manifest() if fallback else None)
 
     def solve_stream(self, tokens, puzzle_ids=None, puzzle_emb=None, chunk: int | None = None, **kw):
