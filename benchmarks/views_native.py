@@ -1,11 +1,14 @@
 """The C++ runner makes the decisions Python makes, with views: hard 9x9 Sudoku (minimal, not
-solvable by singles, a seed no model saw), K views each, every decision policy, through one
-ExecuTorch bundle in trm_edge.runtime and in export/executorch/runner's trm-runner. Prints per
-policy how many puzzles agree on the answer, the steps of every view, the finished views and the
-chosen view, and the solved share; writes benchmarks/results/views_native.json.
+solvable by singles, a seed no model saw) or a built dataset's test split of any task (--data: the
+Maze card's held-out mazes), K views each, every decision policy, through one ExecuTorch bundle in
+trm_edge.runtime and in export/executorch/runner's trm-runner. Prints per policy how many puzzles
+agree on the answer, the steps of every view, the finished views and the chosen view, and the solved
+share (the task's checker: a Maze answer is solved by any shortest path); writes the JSON to --out.
 
     python benchmarks/views_native.py --bundle bundles/sudoku-executorch-fp32 --runner build/runner-x86_64 \\
         [--puzzles 100] [--views 8] [--seed 404]
+    python benchmarks/views_native.py --bundle bundles/maze-executorch-fp32 --runner build/runner-x86_64 \\
+        --data runs/card-data/maze-15-200 --out benchmarks/results/views_native_maze.json
 
 (`trm-edge export --target executorch` makes the bundle; `bash export/executorch/runner/build.sh
 x86_64 build/runner-x86_64` the runner.)
@@ -20,7 +23,8 @@ import time
 from pathlib import Path
 
 from trm_edge.atomic import write_json
-from trm_edge.data import sudoku
+from trm_edge.data import checker, sudoku
+from trm_edge.evaluate import test_split
 from trm_edge.runtime.bundle import Bundle
 from trm_edge.runtime.decide import decision
 
@@ -30,6 +34,7 @@ POLICIES = {   # label -> (decision name, options, runner arguments)
     "consensus": ("consensus", {}, ["--policy", "consensus"]),
     "consensus, 2 agree, waves of 2": ("consensus", {"agree": 2, "wave": 2}, ["--policy", "consensus", "--agree", "2", "--wave", "2"]),
     "vote, budget 24": ("vote", {"budget": 24}, ["--policy", "vote", "--budget", "24"]),
+    "best, 3 agree, waves of 2": ("best", {"agree": 3, "wave": 2}, ["--policy", "best", "--agree", "3", "--wave", "2"]),
 }
 
 
@@ -40,16 +45,21 @@ def main() -> None:
     ap.add_argument("--puzzles", type=int, default=100)
     ap.add_argument("--views", type=int, default=8)
     ap.add_argument("--seed", type=int, default=404)
+    ap.add_argument("--data", help="a built dataset (test/ split) of the bundle's task instead of generated hard Sudoku")
     ap.add_argument("--out", default="benchmarks/results/views_native.json")
     a = ap.parse_args()
 
-    d = sudoku.generate(a.puzzles, 9, seed=a.seed, difficulty="hard", progress=True)
-    puzzles, solutions = sudoku.to_tokens(d["puzzles"]), sudoku.to_tokens(d["solutions"])
     b = Bundle(a.bundle)
-    results = {"bundle": a.bundle, "backend": b.backend, "puzzles": a.puzzles, "views": a.views, "seed": a.seed,
-               "policies": {}}
+    if a.data:
+        _, meta, puzzles, solutions, _ = test_split(a.data, a.puzzles, b.config, b.task)
+    else:
+        d = sudoku.generate(a.puzzles, 9, seed=a.seed, difficulty="hard", progress=True)
+        puzzles, solutions = sudoku.to_tokens(d["puzzles"]), sudoku.to_tokens(d["solutions"])
+    check = checker(b.task, solutions)
+    results = {"bundle": a.bundle, "backend": b.backend, "puzzles": len(puzzles), "views": a.views,
+               "data": a.data or f"hard 9x9 Sudoku, seed {a.seed}", "policies": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "hard.txt"
+        f = Path(tmp) / "puzzles.txt"
         f.write_text("\n".join(",".join(map(str, t)) for t in puzzles) + "\n")
         for label, (name, opts, args) in POLICIES.items():
             t0 = time.perf_counter()
@@ -63,7 +73,7 @@ def main() -> None:
             agree = sum(g["answer"] == want.predictions[i].tolist() and g["view_steps"] == want.view_steps[i].tolist()
                         and g["finished"] == want.finished[i].tolist() and g["chosen_view"] == int(want.chosen[i])
                         for i, g in enumerate(got))
-            solved = float((want.predictions == solutions).all(1).mean())
+            solved = float(check(puzzles, want.predictions).mean())
             row = {"agree": agree, "of": len(got), "solved": solved, "view_steps": float(want.steps.mean()),
                    "python_s": py_s, "runner_s": cc_s}
             results["policies"][label] = row
