@@ -51,7 +51,7 @@ def main() -> None:
 
     b = Bundle(a.bundle)
     if a.data:
-        _, meta, puzzles, solutions, _ = test_split(a.data, a.puzzles, b.config, b.task)
+        _, _, puzzles, solutions, _ = test_split(a.data, a.puzzles, b.config, b.task)
     else:
         d = sudoku.generate(a.puzzles, 9, seed=a.seed, difficulty="hard", progress=True)
         puzzles, solutions = sudoku.to_tokens(d["puzzles"]), sudoku.to_tokens(d["solutions"])
