@@ -64,9 +64,10 @@ def _rope_flat(t: torch.Tensor, rope) -> torch.Tensor:
     return t * cos + F.linear(t, rot) * sin
 
 
-def _bmm_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(q k^T / sqrt(head_dim)) v on 3-D [rows, N, head_dim] tensors."""
-    p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(q.shape[-1])), dim=-1)
+def _bmm_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """softmax(q k^T / sqrt(head_dim)) v on 3-D [rows, N, head_dim] tensors. head_dim is the module's int, not
+    q.shape[-1]: a traced shape makes the scale a graph value, and Core ML's W8A8 quantizer then observes a float."""
+    p = torch.softmax(torch.bmm(q, k.transpose(1, 2)) * (1.0 / math.sqrt(head_dim)), dim=-1)
     return torch.bmm(p, v)
 
 
@@ -132,7 +133,7 @@ class _Attention(nn.Module):
             a = F.scaled_dot_product_attention(q, k, v)
         else:
             q, k, v = (t.reshape(B * self.heads, N, self.hd) for t in (q, k, v))
-            a = _bmm_attention(q, k, v).reshape(B, self.heads, N, self.hd)
+            a = _bmm_attention(q, k, v, self.hd).reshape(B, self.heads, N, self.hd)
         return self.out(a.transpose(1, 2).reshape(B, N, D))
 
     def _per_head(self, h, rope):
@@ -142,7 +143,7 @@ class _Attention(nn.Module):
             q, k, v = q_h(h), k_h(h), v_h(h)
             if rope is not None:                                 # tables [N, head_dim], rotation [hd, hd]
                 q, k = _rope_flat(q, rope), _rope_flat(k, rope)
-            o = out_h(_bmm_attention(q, k, v))
+            o = out_h(_bmm_attention(q, k, v, self.hd))
             out = o if out is None else out + o
         return out
 
