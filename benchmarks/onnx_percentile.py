@@ -48,23 +48,10 @@ def main(pct: float, model: str, out: str) -> None:
     quantize_static = oq.quantize_static
 
     def with_percentiles(model_input, model_output, reader, **kw):
+        from trm_edge.export.onnx import _Feeds     # the exporter's own reader, over the feeds read here
         feeds = list(iter(reader.get_next, None))
-
-        class Feeds(oq.CalibrationDataReader):
-            def __init__(self):
-                self.rest = iter(feeds)
-
-            def get_next(self):
-                return next(self.rest, None)
-
-            def __len__(self):
-                return len(feeds)
-
-            def set_range(self, start_index, end_index):
-                self.rest = iter(feeds[start_index:end_index])
-
         extra = {**kw.get("extra_options", {}), "TensorQuantOverrides": percentile_ranges(model_input, feeds, pct)}
-        return quantize_static(model_input, model_output, Feeds(), **{**kw, "extra_options": extra})
+        return quantize_static(model_input, model_output, _Feeds(feeds), **{**kw, "extra_options": extra})
 
     oq.quantize_static = with_percentiles     # trm_edge.export.onnx imports it at call time
     from trm_edge.cli import main as cli
