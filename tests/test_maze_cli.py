@@ -81,3 +81,16 @@ def test_bench_writes_maze_rows(maze, capsys):
     assert bench["model"]["task"] == {"name": "maze", "size": SIZE}
     rows = {(r["target"], r["precision"]): r for r in bench["rows"]}
     assert rows[("onnx", "fp32")]["status"] == "ok" and rows[("onnx", "fp32")]["mean_steps"] >= 1
+
+
+def test_coreml_static_int8_of_the_attention_model(maze, capsys):
+    """W8A8 Core ML of an attention model converts (it once failed in coremltools' converter on an int() of a traced
+    shape): the spec is verified here, with quantize / dequantize ops around the activations."""
+    pytest.importorskip("coremltools", reason="the coreml extra is not installed (pip install 'trm-edge[coreml]')")
+    out = maze["dir"] / "coreml-int8-static"
+    assert main(["export", "--target", "coreml", "--quantize", "int8-static", "--calibration-count", "2",
+                 "--model", maze["ckpt"], "--out", str(out)]) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["precision"] == "int8-static" and manifest["parity"]["io_match"] is True
+    ops = manifest["parity"]["op_counts"]
+    assert ops["quantize"] > 0 and ops["dequantize"] > 0 and ops["softmax"] > 0

@@ -116,14 +116,15 @@ class _Attention(nn.Module):
     def forward(self, h, rope):
         if self.s.attention == "heads":
             return self._per_head(h, rope)
-        B, N, D = h.shape
+        # no shape is read from a tensor (B and N stay symbolic): Core ML's converter casts traced sizes of
+        # its W8A8 graph with int(), which NumPy 2 refuses for its length-1 arrays
         if self.s.split_projections:
             q, k, v = self.q(h), self.k(h), self.v(h)
         else:
-            q, k, v = self.qkv(h).split(D, dim=-1)
+            q, k, v = self.qkv(h).chunk(3, dim=-1)
         if rope is not None and self.s.rope == "flat":       # tables [N, D], rotation [D, D]
             q, k = _rope_flat(q, rope), _rope_flat(k, rope)
-        q, k, v = (t.reshape(B, N, self.heads, self.hd) for t in (q, k, v))
+        q, k, v = (t.unflatten(-1, (self.heads, self.hd)) for t in (q, k, v))     # [B, N, heads, hd]
         if rope is not None and self.s.rope == "heads":      # tables [N, head_dim]
             cos, sin = rope
             q = q * cos.unsqueeze(-2) + rotate_half(q) * sin.unsqueeze(-2)
@@ -131,10 +132,9 @@ class _Attention(nn.Module):
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))      # [B, heads, N, hd]
         if self.s.attention == "sdpa":
             a = F.scaled_dot_product_attention(q, k, v)
-        else:
-            q, k, v = (t.reshape(B * self.heads, N, self.hd) for t in (q, k, v))
-            a = _bmm_attention(q, k, v, self.hd).reshape(B, self.heads, N, self.hd)
-        return self.out(a.transpose(1, 2).reshape(B, N, D))
+        else:                                                 # [B * heads, N, hd]
+            a = _bmm_attention(*(t.flatten(0, 1) for t in (q, k, v)), self.hd).unflatten(0, (-1, self.heads))
+        return self.out(a.transpose(1, 2).flatten(2))         # [B, N, D]
 
     def _per_head(self, h, rope):
         """Attention as `heads` chains on [B, N, head_dim]: the batch is never reshaped or permuted."""
