@@ -20,7 +20,7 @@ def test_calibration_covers_every_supervision_step():
     cal = calibration_set(model, count=20, seed=5)
     S = model.config.halt_max_steps
     assert cal.provenance == {"task": "sudoku", "source": "sampler", "count": 20, "seed": 5, "steps": S,
-                              "rows_per_activation": 20 * S}
+                              "rows_per_activation": 20 * S, "method": "minmax"}
     assert len(cal.feeds) == 2 * S and {f["tokens"].shape[0] for f in cal.feeds} == {16, 4}   # chunks of 16
     first, later = cal.feeds[0], cal.feeds[1]
     np.testing.assert_array_equal(first["tokens"], later["tokens"])      # the same puzzles, step after step
@@ -66,6 +66,33 @@ def test_a_damaged_calibration_fails_the_guard_loudly_and_keep_fp32_takes_the_na
     graph = onnx.load(str(kept / "step.onnx")).graph
     kept_outputs = {o for n in graph.node if n.name in worst[:4] for o in n.output}
     assert kept_outputs and not any(n.op_type == "QuantizeLinear" and n.input[0] in kept_outputs for n in graph.node)
+
+
+def test_percentile_ranges_clip_what_minmax_stretches_and_keep_accuracy(tmp_path, trained_bundles):
+    """ONNX with --calibration-method percentile: every activation's range comes from its percentiles (given to
+    onnxruntime as overrides), so each is at most minmax's; the manifest says so; the bundle keeps fp32's accuracy."""
+    import onnx
+    from onnx import numpy_helper
+    path, minmax = trained_bundles("onnx", "int8-static")
+    out = tmp_path / "percentile"
+    assert main(["export", "--target", "onnx", "--quantize", "int8-static", "--model", str(trained_model_path()),
+                 "--calibration-method", "percentile", "--calibration-percentile", "99", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    q = manifest["quantization"]
+    assert q["method"].startswith("percentile 99:") and q["calibration"]["method"] == "percentile"
+    assert q["calibration"]["percentile"] == 99.0 and minmax["quantization"]["calibration"]["method"] == "minmax"
+
+    def scales(bundle):     # each activation's scale, by the tensor QuantizeLinear rounds
+        g = onnx.load(str(bundle / "step.onnx")).graph
+        init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        return {n.input[0]: float(init[n.input[1]]) for n in g.node if n.op_type == "QuantizeLinear"
+                and n.input[1] in init and init[n.input[1]].size == 1}
+    a, b = scales(path), scales(out)
+    shared = set(a) & set(b)
+    assert len(shared) > 10 and all(b[k] <= a[k] * 1.0001 for k in shared)
+    assert sum(b[k] < 0.9 * a[k] for k in shared) > 0                  # some range was really clipped
+    guard = manifest["parity"]["accuracy_guard"]
+    assert guard["passed"], guard
 
 
 @pytest.mark.parametrize("count", [1, 4])

@@ -19,7 +19,7 @@ from trm_edge.errors import PuzzleError, TRMEdgeError
 from trm_edge.extras import SHIPPED_BUNDLE, SHIPPED_MODEL, extra_for, missing, require, shipped
 from trm_edge.runtime.decide import DECISIONS, MAX_VIEWS
 from trm_edge.runtime.loop import HALTING, MAX_STEPS
-from trm_edge.targets import PRECISIONS, TARGETS
+from trm_edge.targets import CALIBRATIONS, PRECISIONS, TARGETS
 
 DEFAULT_MODEL = SHIPPED_MODEL      # inside the package: a wheel carries it (trm_edge/extras.py)
 PROGRESS_ROWS = 256       # solves of more puzzles than this show a progress bar on stderr
@@ -534,11 +534,17 @@ def eval_cmd(model, data_path, puzzles, max_steps, thresholds, out, threads, fix
                    "activation scales (default: the task's generator)")
 @click.option("--calibration-count", type=click.IntRange(1, 100_000),
               help="int8-static: generated calibration puzzles (default 64; each runs every supervision step)")
+@click.option("--calibration-method", type=click.Choice(list(CALIBRATIONS)),
+              help="int8-static: how the calibration sets activation ranges (default minmax; percentile clips rare "
+                   "outliers): " + "; ".join(f"{t} {', '.join(r.calibrations)}" for t, r in TARGETS.items()))
+@click.option("--calibration-percentile", type=float,
+              help="int8-static with --calibration-method percentile: P, above 50 and below 100 (default 99.9)")
 @click.option("--keep-fp32", "keep_fp32", help="int8-static: layers left in float, comma-separated (names from the "
                                                "export's worst-activations table): mixed precision")
 @view_options
 def export(target, model, config, precision, batch, out, threshold, verbose, identifiers, tasks, table_dtype,
-           calibration_file, calibration_count, keep_fp32, views, policy, agree, wave, budget, verify):
+           calibration_file, calibration_count, calibration_method, calibration_percentile, keep_fp32, views, policy,
+           agree, wave, budget, verify):
     """Export the supervision step to a bundle, check parity with the target's runtime."""
     from trm_edge.targets import target as target_row
     require(target_row(target).extra, f"trm-edge export --target {target}")
@@ -556,10 +562,13 @@ def export(target, model, config, precision, batch, out, threshold, verbose, ide
             raise TRMEdgeError("--keep-fp32 names no layer; give layer names from the export's worst-activations "
                                "table, comma-separated, or drop it")
     calibration = {k: v for k, v in (("file", calibration_file), ("count", calibration_count),
-                                     ("keep_fp32", layers)) if v is not None}
+                                     ("keep_fp32", layers), ("method", calibration_method),
+                                     ("percentile", calibration_percentile)) if v is not None}
     if calibration and precision not in STATIC:
-        raise TRMEdgeError(f"--calibration, --calibration-count and --keep-fp32 are for {', '.join(STATIC)}; "
-                           f"drop them or use --quantize int8-static")
+        raise TRMEdgeError(f"--calibration, --calibration-count, --calibration-method, --calibration-percentile and "
+                           f"--keep-fp32 are for {', '.join(STATIC)}; drop them or use --quantize int8-static")
+    if calibration_percentile is not None and calibration_method != "percentile":
+        raise TRMEdgeError("--calibration-percentile is P of --calibration-method percentile; add that, or drop it")
     if calibration_file is not None and calibration_count is not None:
         raise TRMEdgeError("--calibration FILE uses every puzzle in the file; drop --calibration-count")
     m = _load(model, config, "export")

@@ -19,11 +19,12 @@ class Target:
     backend: str                  # "module:Class" running the bundle's model file on numpy arrays
     probe: str                    # a module of the extra: installed here iff it imports
     runs_on: str = "any"          # "any", or the one sys.platform its runtime exists on
+    calibrations: tuple[str, ...] = ("minmax",)   # how int8-static sets activation ranges (CALIBRATIONS), default first
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("onnx", ("fp32", "int8", "int8-static"), "onnx", "onnxruntime", "trm_edge.export.onnx",
-           "trm_edge.runtime.onnx_backend:OnnxRuntimeStep", "onnxruntime"),
+           "trm_edge.runtime.onnx_backend:OnnxRuntimeStep", "onnxruntime", calibrations=("minmax", "percentile")),
     Target("executorch", ("fp32", "fp16", "int8", "int8-static"), "executorch", "executorch-runtime", "trm_edge.export.executorch",
            "trm_edge.runtime.executorch_backend:ExecuTorchStep", "executorch"),
     Target("coreml", ("fp32", "fp16", "int8", "int8-static"), "coreml", "coreml", "trm_edge.export.coreml",
@@ -33,6 +34,12 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
 )}
 
 STATIC = ("int8-static",)      # precisions whose activation scales are fixed at export, from calibration
+
+CALIBRATIONS = {               # how a static export turns the calibration feeds into activation ranges
+    "minmax": "each activation's range is the least and greatest value over every calibration feed",
+    "percentile": "each activation's range is the mean over the feeds of its [100-P, P] percentiles "
+                  "(--calibration-percentile P): rare outliers clipped instead of stretching the scale",
+}
 
 PRECISIONS = tuple(dict.fromkeys(p for t in TARGETS.values() for p in t.precisions))   # every precision, once
 MATRIX = tuple((t.name, p) for t in TARGETS.values() for p in t.precisions)            # every (target, precision)

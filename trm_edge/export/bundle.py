@@ -233,6 +233,12 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     cal = None
     if precision in STATIC:   # before any folder: a bad calibration file is one line and nothing written
         from trm_edge.export.calibration import calibration_set
+        method = (calibration or {}).get("method", "minmax")
+        if method not in TARGETS[target].calibrations:
+            offered = [t for t, row in TARGETS.items() if method in row.calibrations]
+            raise ExportError(f"{target} sets activation ranges by {', '.join(TARGETS[target].calibrations)}, not "
+                              f"{method}: drop --calibration-method" +
+                              (f", or export for {', '.join(offered)}" if offered else ""))
         t0 = time.perf_counter()
         cal = calibration_set(model, **(calibration or {}))
         log(f"  calibrate  {time.perf_counter() - t0:6.1f} s  {cal.provenance['count']} {cal.provenance['task']} puzzles "

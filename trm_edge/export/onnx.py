@@ -68,15 +68,54 @@ def _quantize_static(pre: Path, path: Path, calibration) -> dict:
         raise CalibrationError(f"--keep-fp32 {unknown[0]!r} names no layer of this ONNX graph; name layers from the "
                                f"export's worst-activations table (e.g. {', '.join(list(nodes.values())[:3])})")
     float_nodes = _keeping_float(graph, calibration.keep_fp32)
+    extra = {"CalibStridedMinMax": 1}   # each feed's min/max folded in at once, not held
+    method = "MinMax"
+    if calibration.method == "percentile":   # onnxruntime's own Percentile calibrator holds every tensor of every feed
+        extra["TensorQuantOverrides"] = _percentile_ranges(pre, calibration.feeds, calibration.percentile,
+                                                           {i.name for i in graph.initializer})
+        method = (f"percentile {calibration.percentile:g}: the mean over the feeds of each activation's "
+                  f"[{100 - calibration.percentile:g}, {calibration.percentile:g}] percentiles (TensorQuantOverrides)")
     quantize_static(str(pre), str(path), _Feeds(calibration.feeds), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes,
-                    extra_options={"CalibStridedMinMax": 1})   # each feed's min/max folded in at once, not held
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes, extra_options=extra)
     return {"scheme": "static", "format": "QDQ", "weights": f"{WEIGHTS} per channel, symmetric",
-            "activations": f"{ACTIVATIONS} per tensor, scales from calibration", "method": "MinMax",
+            "activations": f"{ACTIVATIONS} per tensor, scales from calibration", "method": method,
             "tool": "onnxruntime.quantization.quantize_static", "calibration": calibration.provenance,
             "keep_fp32": list(calibration.keep_fp32), "float_nodes": float_nodes,
             "worst_activations": _worst_activations(pre, path, calibration.feeds, nodes)}
+
+
+PERCENTILE_SAMPLE = 50_000    # values per activation and feed that its percentiles are taken from
+
+
+def _percentile_ranges(pre: Path, feeds, pct: float, weights: set[str]) -> dict:
+    """Every float activation's range as the mean over the feeds of its [100-pct, pct] percentiles (of at most
+    PERCENTILE_SAMPLE values, sampled with a fixed seed), widened to hold 0; as onnxruntime's
+    TensorQuantOverrides. One feed's activations are held at a time."""
+    import tempfile
+
+    import onnxruntime as ort
+    from onnxruntime.quantization.qdq_loss_debug import modify_model_output_intermediate_tensors
+    rng = np.random.default_rng(0)
+    lo, hi = {}, {}
+    with tempfile.TemporaryDirectory(dir=pre.parent) as tmp:
+        every = Path(tmp) / "every_activation.onnx"
+        modify_model_output_intermediate_tensors(str(pre), str(every))
+        session = ort.InferenceSession(str(every), providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        for feed in feeds:
+            for name, v in zip(names, session.run(None, feed)):
+                if name in weights or v.dtype != np.float32 or v.size < 2:
+                    continue
+                v = v.ravel()
+                if v.size > PERCENTILE_SAMPLE:
+                    v = rng.choice(v, PERCENTILE_SAMPLE, replace=False)
+                a, b = np.percentile(v, [100 - pct, pct])
+                lo[name] = lo.get(name, 0.0) + min(float(a), 0.0)
+                hi[name] = hi.get(name, 0.0) + max(float(b), 0.0)
+        del session
+    n = len(feeds)
+    return {k: [{"rmin": np.array(lo[k] / n, np.float32), "rmax": np.array(hi[k] / n, np.float32)}] for k in lo}
 
 
 def _keeping_float(graph, keep) -> list[str]:
