@@ -113,7 +113,7 @@ def test_bench_calibration_and_skipped_rows(tiny_sudoku_model, tmp_path):
     rows = {r["target"]: r for r in res["rows"]}
     assert rows["onnx"]["status"] == "ok" and rows["onnx"]["ms_step_p50"] > 0
     assert rows["onnx"]["extra"]["calibration"] == {"task": "sudoku", "source": "sampler", "count": 2, "seed": 3,
-                                                    "steps": 2, "rows_per_activation": 4}
+                                                    "steps": 2, "rows_per_activation": 4, "method": "minmax"}
     assert (rows["tflite"]["status"], rows["tflite"]["reason"], rows["tflite"]["ms_step_p50"]) == \
         ("not run here", "too big here", None)
     assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == ["tiny-onnx-int8-static"]
