@@ -567,8 +567,6 @@ def export(target, model, config, precision, batch, out, threshold, verbose, ide
     if calibration and precision not in STATIC:
         raise TRMEdgeError(f"--calibration, --calibration-count, --calibration-method, --calibration-percentile and "
                            f"--keep-fp32 are for {', '.join(STATIC)}; drop them or use --quantize int8-static")
-    if calibration_percentile is not None and calibration_method != "percentile":
-        raise TRMEdgeError("--calibration-percentile is P of --calibration-method percentile; add that, or drop it")
     if calibration_file is not None and calibration_count is not None:
         raise TRMEdgeError("--calibration FILE uses every puzzle in the file; drop --calibration-count")
     m = _load(model, config, "export")

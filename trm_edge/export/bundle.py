@@ -233,7 +233,7 @@ def export_bundle(model, target: str, out, precision: str = "fp32", batch: int |
     cal = None
     if precision in STATIC:   # before any folder: a bad calibration file is one line and nothing written
         from trm_edge.export.calibration import calibration_set
-        method = (calibration or {}).get("method", "minmax")
+        method = (calibration or {}).get("method", TARGETS[target].calibrations[0])   # the row's default
         if method not in TARGETS[target].calibrations:
             offered = [t for t, row in TARGETS.items() if method in row.calibrations]
             raise ExportError(f"{target} sets activation ranges by {', '.join(TARGETS[target].calibrations)}, not "
