@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -120,6 +121,45 @@ def test_init_starts_from_a_checkpoints_weights_and_refuses_another_shape(tmp_pa
     lines = r.stderr.strip().splitlines()
     assert r.returncode != 0 and len(lines) == 1 and "does not fit this config's model" in lines[0], r.stderr
     assert not (tmp_path / "wide").exists()
+
+    # `widen: true`: the same wider config starts from the narrow weights with every channel doubled, and
+    # computes what the narrow model computed (one step at a negligible learning rate, no EMA)
+    widened = _config(tmp_path, data4, "widened", init=str(tmp_path / "base" / "model.safetensors"), widen=True,
+                      steps=1, lr=1e-12, puzzle_emb_lr=1e-12, ema=False,
+                      model={**TINY["model"], "hidden_size": 32, "puzzle_emb_ndim": 32})
+    r = _train(widened)
+    assert r.returncode == 0, r.stderr[-2000:]
+    narrow, wide = (load_checkpoint(tmp_path / n / "model.safetensors") for n in ("base", "widened"))
+    assert wide.config.hidden_size == 32 and wide.state_dict()["lm_head.weight"].shape == (narrow.config.vocab_size, 32)
+    inputs = torch.as_tensor(np.load(data4 / "test" / "all__inputs.npy"))
+    a, b = narrow.rollout(inputs), wide.rollout(inputs)
+    assert torch.allclose(a["logits"], b["logits"], atol=1e-4) and torch.allclose(a["q_halt"], b["q_halt"], atol=1e-4)
+    assert torch.equal(a["logits"].argmax(-1), b["logits"].argmax(-1))
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"hidden_size": 48, "puzzle_emb_ndim": 48}, "widening doubles hidden_size: the init has 16, this config 48; "
+                                                 "set model.hidden_size to 32"),
+    ({"hidden_size": 32}, "widening doubles puzzle_emb_ndim too: set it to 32"),
+    ({"hidden_size": 32, "puzzle_emb_ndim": 32, "H_cycles": 3}, "widening changes hidden_size only: the init has "
+                                                                "H_cycles 2, this config 3"),
+    ({"hidden_size": 32, "puzzle_emb_ndim": 32, "mlp_t": False, "num_heads": 2},
+     "widening handles MLP-t models (mlp_t: true) only"),
+])
+def test_widen_refuses_what_it_cannot_double(tmp_path, change, message):
+    from trm_edge.errors import ConfigError
+    from trm_edge.model import TRM, TRMConfig
+    from trm_edge.train.widen import widen
+    base = {**TINY["model"], "seq_len": 16, "vocab_size": 6}
+    narrow, wide = TRM(TRMConfig.from_dict(base)), TRM(TRMConfig.from_dict({**base, **change}))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        widen(narrow, wide)
+
+
+def test_widen_without_init_is_one_line(tmp_path, data4):
+    r = _train(_config(tmp_path, data4, "lonely", widen=True))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and len(lines) == 1 and "widen starts from a narrower checkpoint; give it as init" in lines[0]
 
 
 def test_a_mix_of_difficulties_is_built_in_equal_parts(tmp_path):

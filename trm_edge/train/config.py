@@ -27,6 +27,7 @@ class TrainConfig:
     task: dict | None = None             # {"name": "sudoku", "size": 9}: augmentation, checker, metadata
     out: str = "runs/trm"                # checkpoints, metrics.jsonl, the exported model
     init: str | None = None              # start from this checkpoint's weights (fine-tuning); a resume ignores it
+    widen: bool = False                  # init has half this hidden_size: its channels are doubled (train/widen.py)
     global_batch_size: int = 768
     steps: int | None = None             # total optimizer steps (or derive them from epochs)
     epochs: int | None = None
@@ -190,6 +191,9 @@ class TrainConfig:
         whole("threads", 1, 1024, optional=True)
         flag("compile")
         flag("qat")
+        flag("widen")
+        if self.widen and self.init is None:
+            raise ConfigError(f"{w}: widen starts from a narrower checkpoint; give it as init")
         if not isinstance(self.notes, dict):
             raise ConfigError(f"{w}: notes must be a mapping, got {_show(self.notes)}")
         for f in fields(self):   # the config rides along in every checkpoint's metadata, as JSON

@@ -236,7 +236,11 @@ def _init_weights(cfg: TrainConfig, meta: dict) -> dict | None:
     from trm_edge.checkpoint import load_checkpoint
     from trm_edge.outdir import show
     src = load_checkpoint(cfg.init)
-    want = build_model(cfg, meta).state_dict()
+    model = build_model(cfg, meta)
+    want = model.state_dict()
+    if cfg.widen:
+        from trm_edge.train.widen import widen
+        return widen(src, model, cfg.seed)
     have = src.state_dict()
     for k, v in want.items():
         if k not in have or tuple(have[k].shape) != tuple(v.shape):
