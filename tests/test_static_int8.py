@@ -5,6 +5,7 @@ activations, which --keep-fp32 accepts. The model is the trained 4x4 Sudoku TRM 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,17 @@ def test_calibration_covers_every_supervision_step():
     np.testing.assert_array_equal(first["tokens"], later["tokens"])      # the same puzzles, step after step
     assert not np.allclose(first["z"], later["z"])                        # with the states the steps made
     assert np.allclose(first["z"], first["z"][0, 0])                      # step 1: the initial state
+
+
+def test_many_positions_calibrate_in_smaller_batches():
+    """An exporter holds a feed's every intermediate at once: the Maze model's 229 positions record 4 puzzles per
+    feed, the published Maze/ARC size's 916 one (16 of them made ~36 GB of attention maps in onnxruntime)."""
+    from trm_edge.checkpoint import load_checkpoint
+    from trm_edge.export.calibration import chunk_for
+    maze = load_checkpoint(Path(__file__).resolve().parents[1] / "models" / "maze.safetensors")
+    cal = calibration_set(maze, count=6, seed=5, steps=1)
+    assert maze.config.positions == 229 and [f["tokens"].shape[0] for f in cal.feeds] == [4, 2]
+    assert (chunk_for(97), chunk_for(916)) == (16, 1)
 
 
 def test_static_bundle_records_its_calibration_and_keeps_fp32_accuracy(trained_bundles):

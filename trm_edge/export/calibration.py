@@ -19,7 +19,7 @@ from trm_edge.errors import PuzzleError, TRMEdgeError
 
 DEFAULT_COUNT = 64      # puzzles; x 16 supervision steps = 1,024 calibration rows per activation
 DEFAULT_SEED = 3        # not the parity (1) or accuracy (2) puzzles' seed
-CHUNK = 16              # puzzles per recorded batch
+CHUNK = 16              # puzzles per recorded batch, fewer where positions are many (chunk_for)
 DEFAULT_PERCENTILE = 99.9   # percentile ranges: on the shipped Sudoku model ONNX static solved 97.8% of the card's
                             # 1,000 moderate puzzles at 99.9 and 99.5, 96.3% with minmax (benchmarks/RESULTS.md)
 
@@ -86,6 +86,15 @@ def puzzles_of(model, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, file
                                                "count": len(tokens)}
 
 
+def chunk_for(positions: int) -> int:
+    """Puzzles per recorded batch: CHUNK, fewer where an attention map (N x N per head and puzzle, N = P + L
+    positions) would be large. An exporter's calibration holds a feed's every intermediate tensor at once
+    (onnxruntime's calibrator: ~42 pairs of maps per step at the published Maze size), so a feed of 16
+    916-position puzzles is ~36 GB; one puzzle is ~2 GB. Sudoku's 97 positions keep CHUNK. MinMax ranges
+    do not depend on how the rows are batched."""
+    return max(1, min(CHUNK, CHUNK * 128 ** 2 // positions ** 2))
+
+
 def ranges(method: str = "minmax", percentile: float | None = None) -> tuple[str, float | None]:
     """The method (a row of trm_edge.targets.CALIBRATIONS) and its percentile, checked: one line if wrong."""
     from trm_edge.targets import CALIBRATIONS
@@ -118,8 +127,9 @@ def calibration_set(model, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED,
     solver = Checkpoint(model)
     rec = _Recording(solver.step, make_step(model).input_names)
     solver.step = rec
-    for a in range(0, len(tokens), CHUNK):
-        solver.solve(tokens[a:a + CHUNK], max_steps=S, halting="fixed", views=1)
+    chunk = chunk_for(model.config.positions)
+    for a in range(0, len(tokens), chunk):
+        solver.solve(tokens[a:a + chunk], max_steps=S, halting="fixed", views=1)
     prov.update(steps=int(S), rows_per_activation=int(len(tokens) * S), method=method,
                 **({"percentile": percentile} if percentile is not None else {}))
     return Calibration(rec.feeds, prov, tuple(keep_fp32), method, percentile)
