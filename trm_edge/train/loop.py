@@ -237,11 +237,10 @@ def _init_weights(cfg: TrainConfig, meta: dict) -> dict | None:
     from trm_edge.outdir import show
     src = load_checkpoint(cfg.init)
     model = build_model(cfg, meta)
-    want = model.state_dict()
-    if cfg.widen:
+    if cfg.widen:   # widen checks the shapes it makes against the model itself
         from trm_edge.train.widen import widen
         return widen(src, model, cfg.seed)
-    have = src.state_dict()
+    want, have = model.state_dict(), src.state_dict()
     for k, v in want.items():
         if k not in have or tuple(have[k].shape) != tuple(v.shape):
             got = "missing" if k not in have else f"shaped {tuple(have[k].shape)}"
