@@ -107,6 +107,40 @@ def test_percentile_ranges_clip_what_minmax_stretches_and_keep_accuracy(tmp_path
     assert guard["passed"], guard
 
 
+def test_worst_activations_are_compared_a_group_at_a_time(tmp_path):
+    """The worst-activations table compares the float and static graphs' tensors a group at a time under a byte
+    budget (all at once held 15 GB at the published Maze size): one tensor per group gives the table one group
+    does, and it names what onnxruntime's own qdq_loss_debug comparison (every tensor at once) names."""
+    import onnx
+    from onnxruntime.quantization import quant_pre_process
+    from onnxruntime.quantization.qdq_loss_debug import (collect_activations, compute_activation_error,
+                                                         create_activation_matching,
+                                                         modify_model_output_intermediate_tensors)
+
+    from trm_edge.export import onnx as target
+    from trm_edge.step import make_step
+    model = load_trained()
+    target.export(make_step(model), tmp_path)
+    pre, q = tmp_path / "pre.onnx", tmp_path / "q.onnx"
+    quant_pre_process(str(tmp_path / target.MODEL_FILE), str(pre))
+    cal = calibration_set(model, count=8, seed=5)
+    target._quantize_static(pre, q, cal)
+    nodes = {n.output[0]: n.name for n in onnx.load(str(pre)).graph.node if n.output}
+    whole = target._worst_activations(pre, q, cal.feeds, nodes, top=1000)
+    assert len(whole) > 100 and whole == target._worst_activations(pre, q, cal.feeds, nodes, top=1000, budget=1)
+    few = [{k: v[:target.WORST_ROWS] for k, v in f.items()} for f in (cal.feeds[0], cal.feeds[-1])]
+    for graph in (pre, q):
+        modify_model_output_intermediate_tensors(str(graph), str(graph.with_suffix(".all.onnx")))
+    match = create_activation_matching(*(collect_activations(str(g.with_suffix(".all.onnx")), target._Feeds(few))
+                                         for g in (q, pre)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        theirs = {t: round(float(e["xmodel_err"]), 2) for t, e in compute_activation_error(match).items()
+                  if np.isfinite(e.get("xmodel_err", np.inf))}
+    ours = {r["tensor"]: r["sqnr_db"] for r in whole}
+    assert theirs and all(ours[t] == db for t, db in theirs.items())
+    assert [r["sqnr_db"] for r in whole[:8]] == sorted(theirs.values())[:8]
+
+
 @pytest.mark.parametrize("count", [1, 4])
 def test_a_calibration_file_is_its_puzzles(tmp_path, count):
     from trm_edge.data import sudoku
