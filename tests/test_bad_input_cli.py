@@ -112,7 +112,7 @@ EXPORT = {
     "keep-fp32-empty": ["--quantize", "int8-static", "--keep-fp32", ","],
     "calibration-method-for-dynamic": ["--quantize", "int8", "--calibration-method", "percentile"],
     "calibration-method-bogus": ["--quantize", "int8-static", "--calibration-method", "entropy"],
-    "calibration-method-a-target-lacks": ["--target", "tflite", "--quantize", "int8-static",
+    "calibration-method-a-target-lacks": ["--target", "executorch", "--quantize", "int8-static",
                                           "--calibration-method", "percentile"],
     "calibration-percentile-without-method": ["--quantize", "int8-static", "--calibration-percentile", "99.9"],
     "calibration-percentile-100": ["--quantize", "int8-static", "--calibration-method", "percentile",

@@ -80,26 +80,35 @@ def test_a_damaged_calibration_fails_the_guard_loudly_and_keep_fp32_takes_the_na
     assert kept_outputs and not any(n.op_type == "QuantizeLinear" and n.input[0] in kept_outputs for n in graph.node)
 
 
-def test_percentile_ranges_clip_what_minmax_stretches_and_keep_accuracy(tmp_path, trained_bundles):
-    """ONNX with --calibration-method percentile: every activation's range comes from its percentiles (given to
-    onnxruntime as overrides), so each is at most minmax's; the manifest says so; the bundle keeps fp32's accuracy."""
-    import onnx
-    from onnx import numpy_helper
-    path, minmax = trained_bundles("onnx", "int8-static")
-    out = tmp_path / "percentile"
-    assert main(["export", "--target", "onnx", "--quantize", "int8-static", "--model", str(trained_model_path()),
-                 "--calibration-method", "percentile", "--calibration-percentile", "99", "--out", str(out)]) == 0
-    manifest = json.loads((out / "manifest.json").read_text())
-    q = manifest["quantization"]
-    assert q["method"].startswith("percentile 99:") and q["calibration"]["method"] == "percentile"
-    assert q["calibration"]["percentile"] == 99.0 and minmax["quantization"]["calibration"]["method"] == "minmax"
-
-    def scales(bundle):     # each activation's scale, by the tensor QuantizeLinear rounds
+def _activation_scales(target: str, bundle: Path) -> dict[str, float]:
+    """Each per-tensor activation scale of a static bundle, by the tensor it rounds."""
+    if target == "onnx":
+        import onnx
+        from onnx import numpy_helper
         g = onnx.load(str(bundle / "step.onnx")).graph
         init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
         return {n.input[0]: float(init[n.input[1]]) for n in g.node if n.op_type == "QuantizeLinear"
                 and n.input[1] in init and init[n.input[1]].size == 1}
-    a, b = scales(path), scales(out)
+    from ai_edge_litert.interpreter import Interpreter
+    details = Interpreter(model_path=str(bundle / "step.tflite")).get_tensor_details()
+    return {t["name"]: float(t["quantization_parameters"]["scales"][0]) for t in details
+            if t["dtype"] == np.int8 and len(t["quantization_parameters"]["scales"]) == 1}
+
+
+@pytest.mark.parametrize("target", ["onnx", "tflite"])
+def test_percentile_ranges_clip_what_minmax_stretches_and_keep_accuracy(tmp_path, trained_bundles, target):
+    """--calibration-method percentile: every activation's range comes from its percentiles (ONNX: given to
+    onnxruntime as overrides; LiteRT: in place of the min/max ai-edge-quantizer's calibration saw), so each is at
+    most minmax's; the manifest says so; the bundle keeps fp32's accuracy."""
+    path, minmax = trained_bundles(target, "int8-static")
+    out = tmp_path / "percentile"
+    assert main(["export", "--target", target, "--quantize", "int8-static", "--model", str(trained_model_path()),
+                 "--calibration-method", "percentile", "--calibration-percentile", "99", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    q = manifest["quantization"]
+    assert "percentile 99:" in q["method"] and q["calibration"]["method"] == "percentile"
+    assert q["calibration"]["percentile"] == 99.0 and minmax["quantization"]["calibration"]["method"] == "minmax"
+    a, b = _activation_scales(target, path), _activation_scales(target, out)
     shared = set(a) & set(b)
     assert len(shared) > 10 and all(b[k] <= a[k] * 1.0001 for k in shared)
     assert sum(b[k] < 0.9 * a[k] for k in shared) > 0                  # some range was really clipped

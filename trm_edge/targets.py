@@ -30,7 +30,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("coreml", ("fp32", "fp16", "int8", "int8-static"), "coreml", "coreml", "trm_edge.export.coreml",
            "trm_edge.runtime.coreml_backend:CoreMLStep", "coremltools", runs_on="darwin"),
     Target("tflite", ("fp32", "fp16", "int8", "int8-weights", "int8-static"), "tflite", "litert", "trm_edge.export.tflite",
-           "trm_edge.runtime.tflite_backend:LiteRTStep", "litert_torch"),
+           "trm_edge.runtime.tflite_backend:LiteRTStep", "litert_torch", calibrations=("minmax", "percentile")),
 )}
 
 STATIC = ("int8-static",)      # precisions whose activation scales are fixed at export, from calibration

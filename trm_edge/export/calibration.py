@@ -112,6 +112,35 @@ def ranges(method: str = "minmax", percentile: float | None = None) -> tuple[str
     return method, float(p)
 
 
+PERCENTILE_SAMPLE = 50_000    # values per activation and feed that its percentiles are taken from
+
+
+class PercentileRanges:
+    """The percentile method's ranges (trm_edge.targets.CALIBRATIONS): each activation's range is the mean over
+    the feeds of its [100-P, P] percentiles (of at most PERCENTILE_SAMPLE of its values, sampled with a fixed
+    seed), widened to hold 0. Feed an activation's values one feed at a time (`add`); nothing is held but the
+    sums. Every target's percentile calibration is this one fold."""
+
+    def __init__(self, percentile: float):
+        self.percentile, self.rng, self.lo, self.hi, self.seen = percentile, np.random.default_rng(0), {}, {}, {}
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        v = np.asarray(values).ravel()
+        if v.size > PERCENTILE_SAMPLE:
+            v = self.rng.choice(v, PERCENTILE_SAMPLE, replace=False)
+        a, b = np.percentile(v, [100 - self.percentile, self.percentile])
+        self.lo[name] = self.lo.get(name, 0.0) + min(float(a), 0.0)
+        self.hi[name] = self.hi.get(name, 0.0) + max(float(b), 0.0)
+        self.seen[name] = self.seen.get(name, 0) + 1
+
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        return {k: (self.lo[k] / self.seen[k], self.hi[k] / self.seen[k]) for k in self.lo}
+
+    def method(self) -> str:
+        p = self.percentile
+        return f"percentile {p:g}: the mean over the feeds of each activation's [{100 - p:g}, {p:g}] percentiles"
+
+
 def calibration_set(model, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, file=None,
                     steps: int | None = None, keep_fp32=(), method: str = "minmax",
                     percentile: float | None = None) -> Calibration:

@@ -60,6 +60,8 @@ def _quantize_static(pre: Path, path: Path, calibration) -> dict:
     recorded, named by the node that computes each: what --keep-fp32 takes."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    from trm_edge.export.calibration import PercentileRanges
     graph = onnx.load(str(pre)).graph
     nodes = {n.output[0]: n.name for n in graph.node if n.output}
     unknown = [k for k in calibration.keep_fp32 if k not in nodes.values()]
@@ -73,8 +75,7 @@ def _quantize_static(pre: Path, path: Path, calibration) -> dict:
     if calibration.method == "percentile":   # onnxruntime's own Percentile calibrator holds every tensor of every feed
         extra["TensorQuantOverrides"] = _percentile_ranges(pre, calibration.feeds, calibration.percentile,
                                                            {i.name for i in graph.initializer})
-        method = (f"percentile {calibration.percentile:g}: the mean over the feeds of each activation's "
-                  f"[{100 - calibration.percentile:g}, {calibration.percentile:g}] percentiles (TensorQuantOverrides)")
+        method = f"{PercentileRanges(calibration.percentile).method()} (TensorQuantOverrides)"
     quantize_static(str(pre), str(path), _Feeds(calibration.feeds), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_nodes, extra_options=extra)
@@ -85,19 +86,16 @@ def _quantize_static(pre: Path, path: Path, calibration) -> dict:
             "worst_activations": _worst_activations(pre, path, calibration.feeds, nodes)}
 
 
-PERCENTILE_SAMPLE = 50_000    # values per activation and feed that its percentiles are taken from
-
-
 def _percentile_ranges(pre: Path, feeds, pct: float, weights: set[str]) -> dict:
-    """Every float activation's range as the mean over the feeds of its [100-pct, pct] percentiles (of at most
-    PERCENTILE_SAMPLE values, sampled with a fixed seed), widened to hold 0; as onnxruntime's
+    """Every float activation's percentile range (calibration.PercentileRanges), as onnxruntime's
     TensorQuantOverrides. One feed's activations are held at a time."""
     import tempfile
 
     import onnxruntime as ort
     from onnxruntime.quantization.qdq_loss_debug import modify_model_output_intermediate_tensors
-    rng = np.random.default_rng(0)
-    lo, hi = {}, {}
+
+    from trm_edge.export.calibration import PercentileRanges
+    fold = PercentileRanges(pct)
     with tempfile.TemporaryDirectory(dir=pre.parent) as tmp:
         every = Path(tmp) / "every_activation.onnx"
         modify_model_output_intermediate_tensors(str(pre), str(every))
@@ -105,17 +103,11 @@ def _percentile_ranges(pre: Path, feeds, pct: float, weights: set[str]) -> dict:
         names = [o.name for o in session.get_outputs()]
         for feed in feeds:
             for name, v in zip(names, session.run(None, feed)):
-                if name in weights or v.dtype != np.float32 or v.size < 2:
-                    continue
-                v = v.ravel()
-                if v.size > PERCENTILE_SAMPLE:
-                    v = rng.choice(v, PERCENTILE_SAMPLE, replace=False)
-                a, b = np.percentile(v, [100 - pct, pct])
-                lo[name] = lo.get(name, 0.0) + min(float(a), 0.0)
-                hi[name] = hi.get(name, 0.0) + max(float(b), 0.0)
+                if name not in weights and v.dtype == np.float32 and v.size >= 2:
+                    fold.add(name, v)
         del session
-    n = len(feeds)
-    return {k: [{"rmin": np.array(lo[k] / n, np.float32), "rmax": np.array(hi[k] / n, np.float32)}] for k in lo}
+    return {k: [{"rmin": np.array(lo, np.float32), "rmax": np.array(hi, np.float32)}]
+            for k, (lo, hi) in fold.ranges().items()}
 
 
 def _keeping_float(graph, keep) -> list[str]:

@@ -5,7 +5,7 @@ manifest's `io_names` maps our names to theirs. The batch is fixed at conversion
 host loop pads and chunks to it. int8 = dynamic-range quantization (int8 weights, activations
 quantized on the fly; the fastest variant measured on this CPU); int8-weights = weight-only int8;
 int8-static = full-integer W8A8 (ai-edge-quantizer's static_wi8_ai8 recipe: int8 weights and
-activations, activation scales from the calibration feeds, every supervision step's real inputs; the
+activations, each activation's min/max over the calibration feeds, every supervision step's real inputs; the
 ops computing the tensors named by --keep-fp32 stay float, and the manifest lists the worst-reproduced
 activations by SQNR against the float graph);
 fp16 = float16 weights (LiteRT's float16 model, for its GPU delegate).
@@ -50,11 +50,16 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None,
             keep = _check_keep(path, calibration.keep_fp32)
             qt.load_quantization_recipe(_static_recipe(keep))
             samples = _samples(step, calibration.feeds, batch)
-            with _quiet_progress():
-                result = qt.calibrate({_signature(qt): samples})
+            result = _calibrate(path, _signature(qt), samples)
+            method = "minmax over every feed"
+            if calibration.method == "percentile":
+                fold = _percentile_ranges(path, step, calibration.feeds, batch, calibration.percentile)
+                result.update({k: {"min": np.array([lo], np.float32), "max": np.array([hi], np.float32)}
+                               for k, (lo, hi) in fold.ranges().items() if k in result})
+                method = fold.method()
             quantization = {"scheme": "static", "format": "full-integer TFLite",
                             "weights": "int8 per channel, symmetric", "activations": "int8 per tensor, scales from "
-                            "calibration", "method": "ai-edge-quantizer static_wi8_ai8",
+                            "calibration", "method": f"ai-edge-quantizer static_wi8_ai8, {method}",
                             "tool": "ai-edge-quantizer", "calibration": calibration.provenance, "keep_fp32": keep}
         else:
             qt.load_quantization_recipe({"int8": recipe.dynamic_wi8_afp32, "int8-weights": recipe.weight_only_wi8_afp32,
@@ -63,7 +68,14 @@ def export(step, stage: Path, precision: str = "fp32", batch: int | None = None,
         with _quiet_progress():
             qt.quantize(result).export_model(str(tmp))
             if quantization is not None:
-                quantization["worst_activations"] = _worst_activations(qt, path, [samples[0], samples[-1]])
+                held = _every_tensor_bytes(path)
+                if held <= WORST_BUDGET:
+                    quantization["worst_activations"] = _worst_activations(qt, path, [samples[0], samples[-1]])
+                else:
+                    quantization["worst_activations"] = []
+                    quantization["worst_activations_skipped"] = (
+                        f"comparing every tensor of the float and static graphs holds {held / 2**30:.1f} GB here "
+                        f"(over {WORST_BUDGET / 2**30:.0f} GB): ai-edge-quantizer's validator keeps all of both")
         tmp.replace(path)
         if quantization is not None:
             quantization["int8_io"] = int8_io(path, step)
@@ -127,6 +139,17 @@ def _static_recipe(keep: list[str]):
     return rm.get_quantization_recipe()
 
 
+WORST_BUDGET = 8 << 30    # bytes the worst-activations comparison may hold (the validator keeps every tensor)
+
+
+def _every_tensor_bytes(path: Path) -> int:
+    """What an interpreter keeping every tensor of the float graph holds, plus a quarter of it for the int8 one."""
+    from trm_edge.runtime.tflite_backend import interpreter_class
+    held = sum(int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
+               for t in interpreter_class()(model_path=str(path)).get_tensor_details())
+    return held + held // 4
+
+
 def _worst_activations(qt, path: Path, samples: list[dict], top: int = 8) -> list[dict]:
     """The activations the static graph reproduces worst: SQNR in dB of every op's output against the float
     graph (ai-edge-quantizer's validator), on the first and last calibration samples, lowest first."""
@@ -141,6 +164,53 @@ def _worst_activations(qt, path: Path, samples: list[dict], top: int = 8) -> lis
         if snr is not None and math.isfinite(snr) and snr > 0:    # 0: a tensor with no signal (all zeros)
             rows.append({"layer": name, "tensor": name, "sqnr_db": round(10 * math.log10(snr), 2)})
     return sorted(rows, key=lambda r: r["sqnr_db"])[:top]
+
+
+def _calibrate(path: Path, signature: str, samples: list[dict]) -> dict:
+    """Every activation's range over the samples (minmax: the least and greatest value seen), as
+    ai-edge-quantizer's QSVs. Its profiler-based calibrator tracks min/max inside the interpreter (its
+    default keeps a copy of every tensor per sample: 14 GB at the published Maze size's 916 positions),
+    and its default update is a moving average (weight 0.95 on the ranges so far), which would leave the
+    ranges of the last samples (the late supervision steps of the last puzzles), not every feed's."""
+    from ai_edge_quantizer import calibrator
+    calib = calibrator.Calibrator(path.read_bytes(), num_threads=torch.get_num_threads(),
+                                  mode=calibrator.CalibrationMode.CALIBRATION_PROFILER_BASED,
+                                  qsv_update_func=_widest)
+    with _quiet_progress():
+        calib.calibrate({signature: samples}, None)      # the profiler-based calibrator takes no recipe
+    return calib.get_model_qsvs()
+
+
+def _percentile_ranges(path: Path, step, feeds, batch: int, pct: float):
+    """Every activation's percentile range (calibration.PercentileRanges: folded feed by feed, as ONNX's), from
+    an interpreter that keeps every tensor: each op output's and float input's values over a feed's rows (at most
+    PERCENTILE_SAMPLE of them per feed, an even share of each row's, sampled with a fixed seed)."""
+    from trm_edge.export.calibration import PERCENTILE_SAMPLE, PercentileRanges
+    from trm_edge.runtime.tflite_backend import interpreter_class
+    it = interpreter_class()(model_path=str(path), experimental_preserve_all_tensors=True)
+    runner = it.get_signature_runner()
+    wanted = set(_op_outputs(path)) | {d["name"] for d in runner.get_input_details().values()}
+    tensors = [(t["name"], t["index"]) for t in it.get_tensor_details()
+               if t["name"] in wanted and np.dtype(t["dtype"]) == np.float32]
+    names, fold, rng = io_names(step), PercentileRanges(pct), np.random.default_rng(0)
+    for f in feeds:
+        rows = len(f["tokens"]) // batch
+        share = -(-PERCENTILE_SAMPLE // max(rows, 1))
+        seen = {}
+        for r in range(0, rows * batch, batch):
+            runner(**{names[n]: (f[n][r:r + batch].astype(np.int32) if n == "tokens" else f[n][r:r + batch])
+                      for n in step.input_names})
+            for name, i in tensors:
+                v = it.get_tensor(i).ravel()
+                seen.setdefault(name, []).append(rng.choice(v, share, replace=False) if v.size > share else v.copy())
+        for name, parts in seen.items():
+            if sum(p.size for p in parts) >= 2:
+                fold.add(name, np.concatenate(parts))
+    return fold
+
+
+def _widest(seen: dict, new: dict) -> dict:
+    return {"min": np.minimum(seen["min"], new["min"]), "max": np.maximum(seen["max"], new["max"])}
 
 
 def _fp16_weights():
