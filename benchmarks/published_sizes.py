@@ -35,13 +35,16 @@ TASKS = {   # what `trm-edge data build` writes for these sets (the sampler cali
     "maze_hard_6.8m": {"name": "maze", "size": 30, "min_path": 110},
 }
 TINY = dict(hidden_size=64, num_heads=2, puzzle_emb_ndim=64)
-# Exports that ran out of memory here under a 16 GB address-space cap (`ulimit -v 16000000`): static int8 at
-# the Maze size, where one step holds 30 attention blocks of 8 x 916 x 916 scores. ONNX (1 calibration puzzle):
-# 9.9 GB peak through onnxruntime's calibration, then an allocation failed in the worst-activations comparison
-# (every tensor of the float and QDQ graphs; 15.0 GB RSS). LiteRT (4 puzzles): MemoryError in ai-edge-quantizer's
-# calibration, which copies every tensor of the interpreter per sample (14.1 GB RSS). ExecuTorch's observers keep
-# min/max only (1.5 GB). Skipped unless --memory-gb is above the GB they failed at.
-FAILED_AT_GB = {("maze_hard_6.8m", "onnx", "int8-static"): 16, ("maze_hard_6.8m", "tflite", "int8-static"): 16}
+# Exports that ran out of memory here at the Maze size, {(size, target, precision): GB}: skipped unless --memory-gb
+# is above it. None now. Static int8 at 916 positions (one step holds 30 attention blocks of 8 x 916 x 916 scores)
+# once failed under a 16 GB address-space cap: ONNX in the worst-activations comparison (every tensor of the float
+# and QDQ graphs at once, 15.0 GB RSS; now a group of tensors at a time under a byte budget) and LiteRT in
+# ai-edge-quantizer's default calibration (a copy of every tensor per sample, 14.1 GB; now its profiler-based
+# calibrator). 2026-12-07 (4 calibration puzzles, one per feed, trm_edge.export.calibration.chunk_for): the ONNX
+# static export peaked at 10.4 GB RSS, the LiteRT one at 16.2 GB after its calibration (1.8 GB): quantizing and the
+# worst-activations comparison (ai-edge-quantizer's validator keeps every tensor of both graphs). Measure the address
+# space with an RSS watch, not `ulimit -v`: under a 16 GB address-space cap the benchmark could not start threads.
+FAILED_AT_GB: dict[tuple[str, str, str], float] = {}
 TARGETS_HERE = ("onnx", "executorch", "tflite")     # Core ML runs on macOS only
 
 
