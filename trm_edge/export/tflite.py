@@ -192,14 +192,13 @@ def _percentile_ranges(path: Path, step, feeds, batch: int, pct: float):
     wanted = set(_op_outputs(path)) | {d["name"] for d in runner.get_input_details().values()}
     tensors = [(t["name"], t["index"]) for t in it.get_tensor_details()
                if t["name"] in wanted and np.dtype(t["dtype"]) == np.float32]
-    names, fold, rng = io_names(step), PercentileRanges(pct), np.random.default_rng(0)
+    fold, rng = PercentileRanges(pct), np.random.default_rng(0)
     for f in feeds:
         rows = len(f["tokens"]) // batch
         share = -(-PERCENTILE_SAMPLE // max(rows, 1))
         seen = {}
         for r in range(0, rows * batch, batch):
-            runner(**{names[n]: (f[n][r:r + batch].astype(np.int32) if n == "tokens" else f[n][r:r + batch])
-                      for n in step.input_names})
+            runner(**_sample(step, f, r, batch))
             for name, i in tensors:
                 v = it.get_tensor(i).ravel()
                 seen.setdefault(name, []).append(rng.choice(v, share, replace=False) if v.size > share else v.copy())
@@ -229,15 +228,16 @@ MAX_SAMPLES = 512     # calibration samples (each a fixed-batch run of the inter
 
 def _samples(step, feeds, batch: int) -> list[dict]:
     """The calibration feeds cut into the model's fixed batch, under its signature's names (int32 tokens)."""
-    names = io_names(step)
     rows = [(i, r) for i, f in enumerate(feeds) for r in range(0, len(f["tokens"]) - batch + 1, batch)]
     stride = max(1, len(rows) // MAX_SAMPLES)
-    out = []
-    for i, r in rows[::stride]:
-        f = feeds[i]
-        out.append({names[n]: (f[n][r:r + batch].astype(np.int32) if n == "tokens" else f[n][r:r + batch])
-                    for n in step.input_names})
-    return out
+    return [_sample(step, feeds[i], r, batch) for i, r in rows[::stride]]
+
+
+def _sample(step, feed: dict, r: int, batch: int) -> dict:
+    """Rows r..r+batch of a feed under the signature's names (int32 tokens)."""
+    names = io_names(step)
+    return {names[n]: (feed[n][r:r + batch].astype(np.int32) if n == "tokens" else feed[n][r:r + batch])
+            for n in step.input_names}
 
 
 def _quiet_progress():
