@@ -163,6 +163,36 @@ def test_a_calibration_file_is_its_puzzles(tmp_path, count):
     np.testing.assert_array_equal(cal.feeds[0]["tokens"], puzzles)
 
 
+def test_litert_worst_activations_validate_a_sample_at_a_time(tmp_path):
+    """LiteRT's worst-activations table validates one sample per call (given two, ai-edge-quantizer's validator
+    holds both samples' interpreters at once: 16.2 GB at the published Maze size) and averages: the table its
+    own two-sample validation gives."""
+    import math
+
+    from ai_edge_quantizer import quantizer
+    from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric
+
+    from trm_edge.export import tflite as target
+    from trm_edge.step import make_step
+    model = load_trained()
+    step = make_step(model, target.SPELLING)
+    path = tmp_path / target.MODEL_FILE
+    target.export(step, tmp_path)
+    qt = quantizer.Quantizer(str(path))
+    qt.load_quantization_recipe(target._static_recipe([]))
+    samples = target._samples(step, calibration_set(model, count=4, seed=5).feeds, 1)
+    qt.quantize(target._calibrate(path, target._signature(qt), samples))
+    pair = [samples[0], samples[-1]]
+    got = target._worst_activations(qt, path, pair, top=10_000)
+    both = qt.validate(test_data={target._signature(qt): pair}, error_metrics=[ValidationErrorMetric.SNR],
+                       num_threads=1).get_all_tensor_results()
+    want = sorted(({"layer": n, "tensor": n, "sqnr_db": round(10 * math.log10(both[n]["snr"]), 2)}
+                   for n in dict.fromkeys(target._op_outputs(path))
+                   if n in both and math.isfinite(both[n]["snr"]) and both[n]["snr"] > 0), key=lambda r: r["sqnr_db"])
+    assert len(got) > 50 and [r["sqnr_db"] for r in got] == pytest.approx([r["sqnr_db"] for r in want], abs=0.011)
+    assert {r["layer"] for r in got} == {r["layer"] for r in want}
+
+
 def test_litert_static_names_its_worst_activations_and_keeps_the_named_ones_float(tmp_path, trained_bundles, capsys):
     """LiteRT's full-integer graph: the export's table names op outputs (SQNR against the float graph, from
     ai-edge-quantizer's validator); --keep-fp32 with one of them leaves the op computing it in float."""
