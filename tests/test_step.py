@@ -48,7 +48,7 @@ def test_rotation_matrix_is_rotate_half():
     assert torch.equal(x @ rot, expected)
 
 
-@pytest.mark.parametrize("spelling", ["reference", "xnnpack"])
+@pytest.mark.parametrize("spelling", ["reference", "xnnpack", "litert"])
 def test_torch_export_matches_eager(golden, spelling):
     step = make_step(golden.model(), spelling)
     ep = export_step(step)                      # dynamic batch

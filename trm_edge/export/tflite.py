@@ -21,7 +21,7 @@ import torch
 from trm_edge.export.protocol import Exported
 from trm_edge.step import example_inputs
 
-SPELLING = "xnnpack"
+SPELLING = "litert"
 TOKEN_DTYPE = "int32"
 MODEL_FILE = "step.tflite"
 DEFAULT_BATCH = 1
