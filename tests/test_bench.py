@@ -149,3 +149,22 @@ def test_append_rows_from_elsewhere(tmp_path):
     with pytest.raises(RowError, match="has schema 'other/2'"):
         append_rows(tmp_path, [row])
     assert json.loads((tmp_path / "bench.json").read_text()) == {"schema": "other/2"}   # left as it was
+
+
+def test_a_bundle_of_another_spelling_is_not_reused(trained_bundles, tmp_path):
+    """bench reuses a bundle made from the same checkpoint only in the spelling its target converts now: after a
+    spelling changes (LiteRT's attention, 2026-12-07), an older bundle is another graph and is exported again."""
+    import shutil
+
+    from trained import load_trained
+
+    from trm_edge.bench import reusable
+    path, _ = trained_bundles("onnx", "fp32")
+    model = load_trained()
+    assert reusable(path, model, "onnx", "fp32")
+    older = tmp_path / "older"
+    shutil.copytree(path, older)
+    manifest = json.loads((older / "manifest.json").read_text())
+    manifest["spelling"] = "xnnpack"
+    (older / "manifest.json").write_text(json.dumps(manifest))
+    assert not reusable(older, model, "onnx", "fp32")

@@ -245,6 +245,8 @@ def versions() -> dict:
 
 
 def reusable(bundle: Path, model, target: str, precision: str) -> bool:
+    """A bundle made from the same checkpoint for the same target and precision, in the spelling the target's
+    exporter writes now (a bundle of an older spelling is another graph)."""
     from trm_edge.export.bundle import source_sha
     from trm_edge.runtime.manifest import BundleError, read_manifest
     try:
@@ -253,7 +255,16 @@ def reusable(bundle: Path, model, target: str, precision: str) -> bool:
         return False
     sha = source_sha(model.metadata.get("source"))
     return (sha is not None and m.get("source_sha256") == sha and m["target"] == target
-            and m["precision"] == precision and m["trm_config"] == model.config.to_dict())
+            and m["precision"] == precision and m["trm_config"] == model.config.to_dict()
+            and m.get("spelling") == _spelling(target))
+
+
+def _spelling(target: str) -> str | None:
+    from trm_edge.export.bundle import ExportError, exporter
+    try:
+        return exporter(target).SPELLING
+    except ExportError:             # its exporter is not installed: nothing is its current spelling
+        return None
 
 
 def export_row(model, name: str, target: str, precision: str, bundles: Path, log,
