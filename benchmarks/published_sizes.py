@@ -42,7 +42,8 @@ TINY = dict(hidden_size=64, num_heads=2, puzzle_emb_ndim=64)
 # ai-edge-quantizer's default calibration (a copy of every tensor per sample, 14.1 GB; now its profiler-based
 # calibrator). 2026-12-07 (4 calibration puzzles, one per feed, trm_edge.export.calibration.chunk_for): the ONNX
 # static export peaked at 10.4 GB RSS, the LiteRT one at 16.2 GB after its calibration (1.8 GB): quantizing and the
-# worst-activations comparison (ai-edge-quantizer's validator keeps every tensor of both graphs). Measure the address
+# worst-activations comparison (ai-edge-quantizer's validator keeps every tensor of both graphs, and held two samples'
+# interpreters at once; one sample per call since, 8.6 GB peak at 15:01 the same day). Measure the address
 # space with an RSS watch, not `ulimit -v`: under a 16 GB address-space cap the benchmark could not start threads.
 FAILED_AT_GB: dict[tuple[str, str, str], float] = {}
 TARGETS_HERE = ("onnx", "executorch", "tflite")     # Core ML runs on macOS only
