@@ -169,8 +169,8 @@ def _worst_activations(qt, path: Path, samples: list[dict], top: int = 8) -> lis
                 snrs.setdefault(name, []).append(metrics["snr"])
     rows = []
     for name in dict.fromkeys(_op_outputs(path)):
-        snr = float(np.mean(snrs[name])) if name in snrs else None
-        if snr is not None and math.isfinite(snr) and snr > 0:    # 0: a tensor with no signal (all zeros)
+        snr = float(np.mean(snrs.get(name, [0.0])))
+        if math.isfinite(snr) and snr > 0:    # 0: a tensor with no signal (all zeros), or one not compared
             rows.append({"layer": name, "tensor": name, "sqnr_db": round(10 * math.log10(snr), 2)})
     return sorted(rows, key=lambda r: r["sqnr_db"])[:top]
 
