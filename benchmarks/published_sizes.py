@@ -36,18 +36,10 @@ TASKS = {   # what `trm-edge data build` writes for these sets (the sampler cali
 }
 TINY = dict(hidden_size=64, num_heads=2, puzzle_emb_ndim=64)
 # Exports that ran out of memory here at the Maze size, {(size, target, precision): GB}: skipped unless --memory-gb
-# is above it. Static int8 at 916 positions (one step holds 30 attention blocks of 8 x 916 x 916 scores)
-# once failed under a 16 GB address-space cap: ONNX in the worst-activations comparison (every tensor of the float
-# and QDQ graphs at once, 15.0 GB RSS; now a group of tensors at a time under a byte budget) and LiteRT in
-# ai-edge-quantizer's default calibration (a copy of every tensor per sample, 14.1 GB; now its profiler-based
-# calibrator). 2026-12-07 (4 calibration puzzles, one per feed, trm_edge.export.calibration.chunk_for): the ONNX
-# static export peaked at 10.4 GB RSS, the LiteRT one at 16.2 GB after its calibration (1.8 GB): quantizing and the
-# worst-activations comparison (ai-edge-quantizer's validator keeps every tensor of both graphs, and held two samples'
-# interpreters at once; one sample per call since, 8.6 GB peak at 15:01 the same day). Measure the address
-# space with an RSS watch, not `ulimit -v`: under a 16 GB address-space cap the benchmark could not start threads.
-# ExecuTorch static int8 at 916 positions (2026-12-07 16:26-16:50): under 1.6 GB RSS for its first 13 minutes
-# (pt2e prepare, calibration), then in XNNPACK lowering (`to_edge_transform_and_lower` of the per-head spelling)
-# 8.2 GB at 23 minutes and 18.5 GB a minute later, when the RSS watch stopped it at an 18 GB cap.
+# is above it. Peak RSS of the static int8 exports at 916 positions (2026-12-07, 4 calibration puzzles; measured with
+# an RSS watch over the process tree, not `ulimit -v`, under which the benchmark could not start threads): ONNX 10.4
+# GB, LiteRT 8.6 GB; ExecuTorch's XNNPACK lowering (`to_edge_transform_and_lower`) passed 18 GB and was stopped
+# there. How the ONNX and LiteRT ones came down: benchmarks/RESULTS.md, section 2's 916-position subsection.
 FAILED_AT_GB: dict[tuple[str, str, str], float] = {("maze_hard_6.8m", "executorch", "int8-static"): 18}
 TARGETS_HERE = ("onnx", "executorch", "tflite")     # Core ML runs on macOS only
 
